@@ -1,0 +1,93 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDefaultsYAMLMatchesDefault(t *testing.T) {
+	c, err := Load(Source{Environ: []string{}})
+	require.NoError(t, err)
+	require.Equal(t, Default(), c, "defaults.yaml and Default() disagree")
+	d := Default()
+	require.NoError(t, d.Validate())
+}
+
+func TestLoadFile(t *testing.T) {
+	c, err := Load(Source{File: "testdata/valid.yaml", Environ: []string{}})
+	require.NoError(t, err)
+	require.Equal(t, "acme", c.Tenant)
+	require.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, c.Kafka.Brokers)
+	require.Equal(t, Secret("hunter2"), c.Kafka.SASL.Password)
+	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw"}}, c.Shipper.Files)
+	// Keys the file does not name keep their defaults.
+	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
+}
+
+func TestLoadRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		src  Source
+		want []string
+	}{
+		{"misspelled key in file", Source{File: "testdata/misspelled.yaml"}, []string{`unknown key "kafka.brokerz"`}},
+		{"bad values", Source{File: "testdata/invalid_values.yaml"}, []string{"kafka.compression", "processor.brute_force.alpha"}},
+		{"unknown --set key", Source{Set: []string{"kafka.brokerz=x:1"}}, []string{"kafka.brokerz"}},
+		{"--set without =", Source{Set: []string{"tenant"}}, []string{"key=value"}},
+		{"bad env value", Source{Environ: []string{"VIGIL_ARCHIVER_BATCH_ROWS=0"}}, []string{"archiver.batch_rows"}},
+		{"unparseable duration", Source{Set: []string{"shipper.poll_interval=soon"}}, []string{"poll_interval"}},
+		{"missing file", Source{File: "testdata/nope.yaml"}, []string{"nope.yaml"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.src.Environ == nil {
+				tt.src.Environ = []string{}
+			}
+			_, err := Load(tt.src)
+			require.Error(t, err)
+			for _, w := range tt.want {
+				require.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestOverrideOrder(t *testing.T) {
+	c, err := Load(Source{
+		File:    "testdata/valid.yaml",
+		Environ: []string{"VIGIL_TENANT=from-env", "VIGIL_KAFKA_BROKERS=a:1,b:2", "VIGIL_SHIPPER_POLL_INTERVAL=2s"},
+		Set:     []string{"tenant=from-flag"},
+	})
+	require.NoError(t, err)
+	require.Equal(t, "from-flag", c.Tenant, "a flag wins over env and file")
+	require.Equal(t, []string{"a:1", "b:2"}, c.Kafka.Brokers, "env wins over the file")
+	require.Equal(t, 2*time.Second, c.Shipper.PollInterval)
+}
+
+func TestHideConfigSecrets(t *testing.T) {
+	c, err := Load(Source{File: "testdata/valid.yaml", Environ: []string{"VIGIL_CLICKHOUSE_PASSWORD=s3cret-ch"}})
+	require.NoError(t, err)
+	require.Equal(t, "s3cret-ch", c.ClickHouse.Password.Reveal())
+
+	var logBuf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("config", "config", c)
+	js, err := json.Marshal(c)
+	require.NoError(t, err)
+	for name, out := range map[string]string{
+		"%v":   fmt.Sprintf("%v", c),
+		"%+v":  fmt.Sprintf("%+v", c),
+		"%#v":  fmt.Sprintf("%#v", c),
+		"json": string(js),
+		"slog": logBuf.String(),
+	} {
+		require.NotContains(t, out, "hunter2", name)
+		require.NotContains(t, out, "s3cret-ch", name)
+		require.Contains(t, out, "redacted", name)
+	}
+}

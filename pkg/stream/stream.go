@@ -1,0 +1,264 @@
+package stream
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+)
+
+// Client holds what every Kafka connection of a process shares.
+type Client struct {
+	cfg       config.KafkaConfig
+	tls       *tls.Config
+	mechanism sasl.Mechanism
+	transport *kafka.Transport
+}
+
+// NewClient checks cfg's TLS and SASL settings and returns a Client.
+func NewClient(cfg config.KafkaConfig) (*Client, error) {
+	c := &Client{cfg: cfg}
+	if cfg.TLS.Enabled {
+		t, err := tlsConfig(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		c.tls = t
+	}
+	switch cfg.SASL.Mechanism {
+	case "":
+	case "PLAIN":
+		c.mechanism = plain.Mechanism{Username: cfg.SASL.Username, Password: cfg.SASL.Password.Reveal()}
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		algo := scram.SHA256
+		if cfg.SASL.Mechanism == "SCRAM-SHA-512" {
+			algo = scram.SHA512
+		}
+		m, err := scram.Mechanism(algo, cfg.SASL.Username, cfg.SASL.Password.Reveal())
+		if err != nil {
+			return nil, fmt.Errorf("kafka.sasl: %w", err)
+		}
+		c.mechanism = m
+	default:
+		return nil, fmt.Errorf("kafka.sasl.mechanism: unsupported %q", cfg.SASL.Mechanism)
+	}
+	c.transport = &kafka.Transport{
+		DialTimeout: cfg.DialTimeout,
+		ClientID:    cfg.ClientID,
+		TLS:         c.tls,
+		SASL:        c.mechanism,
+		IdleTimeout: 30 * time.Second,
+		MetadataTTL: 10 * time.Second,
+	}
+	return c, nil
+}
+
+// Config returns the Kafka configuration the client was built from.
+func (c *Client) Config() config.KafkaConfig { return c.cfg }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.transport.CloseIdleConnections() }
+
+func tlsConfig(cfg config.TLSConfig) (*tls.Config, error) {
+	t := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify} //nolint:gosec // opt-in for tests
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.tls.ca_file: no certificates in %s", cfg.CAFile)
+		}
+		t.RootCAs = pool
+	}
+	if cfg.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.tls.cert_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+func (c *Client) dialer() *kafka.Dialer {
+	return &kafka.Dialer{
+		ClientID:      c.cfg.ClientID,
+		Timeout:       c.cfg.DialTimeout,
+		DualStack:     true,
+		TLS:           c.tls,
+		SASLMechanism: c.mechanism,
+	}
+}
+
+// WriterOptions tune a writer; the zero value is sensible.
+type WriterOptions struct {
+	// BatchSize is the most messages per produce request. Default 1000.
+	BatchSize int
+	// BatchTimeout is how long a partial batch waits. Default 5ms.
+	BatchTimeout time.Duration
+	// Async makes WriteMessages return before acknowledgement. Default false:
+	// WriteMessages returns once every message is acknowledged.
+	Async bool
+}
+
+// NewWriter returns a writer to topic that waits for all in-sync replicas,
+// partitions by message key with Kafka's murmur2 (as the Java client does),
+// and compresses as configured.
+func (c *Client) NewWriter(topic string, o WriterOptions) (*kafka.Writer, error) {
+	codec, err := compression(c.cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
+	if o.BatchSize == 0 {
+		o.BatchSize = 1000
+	}
+	if o.BatchTimeout == 0 {
+		o.BatchTimeout = 5 * time.Millisecond
+	}
+	return &kafka.Writer{
+		Addr:         kafka.TCP(c.cfg.Brokers...),
+		Topic:        topic,
+		Balancer:     kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		Compression:  codec,
+		BatchSize:    o.BatchSize,
+		BatchBytes:   16 << 20,
+		BatchTimeout: o.BatchTimeout,
+		WriteTimeout: 30 * time.Second,
+		MaxAttempts:  10,
+		Async:        o.Async,
+		Transport:    c.transport,
+	}, nil
+}
+
+func compression(name string) (kafka.Compression, error) {
+	switch name {
+	case "", "none":
+		return 0, nil
+	case "gzip":
+		return compress.Gzip, nil
+	case "snappy":
+		return compress.Snappy, nil
+	case "lz4":
+		return compress.Lz4, nil
+	case "zstd":
+		return compress.Zstd, nil
+	}
+	return 0, fmt.Errorf("kafka.compression: unsupported %q", name)
+}
+
+// NewGroupReader returns a reader of topics in consumer group groupID that
+// starts at the earliest offset when the group has none, and commits only
+// when CommitMessages is called.
+func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
+		Brokers:               c.cfg.Brokers,
+		GroupID:               groupID,
+		GroupTopics:           topics,
+		Dialer:                c.dialer(),
+		MinBytes:              1,
+		MaxBytes:              16 << 20,
+		MaxWait:               250 * time.Millisecond,
+		ReadBatchTimeout:      2 * time.Second,
+		QueueCapacity:         1000,
+		StartOffset:           kafka.FirstOffset,
+		CommitInterval:        0,
+		HeartbeatInterval:     time.Second,
+		SessionTimeout:        10 * time.Second,
+		RebalanceTimeout:      10 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		WatchPartitionChanges: true,
+		ReadBackoffMin:        50 * time.Millisecond,
+		ReadBackoffMax:        500 * time.Millisecond,
+	})
+}
+
+// Topic is a topic to create.
+type Topic struct {
+	Name       string
+	Partitions int
+	// Compacted topics keep the newest message per key.
+	Compacted bool
+}
+
+// EnsureTopics creates the topics that do not exist yet.
+func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
+	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: c.cfg.ReplicationFactor}
+		if t.Compacted {
+			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+	res, err := cl.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", err)
+	}
+	var errs []error
+	for name, err := range res.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// WaitReady blocks until a broker answers a metadata request, logging a
+// clear line (not a stack trace) each time it retries.
+func (c *Client) WaitReady(ctx context.Context, logger *slog.Logger) error {
+	backoff := 250 * time.Millisecond
+	for {
+		err := c.ping(ctx)
+		if err == nil {
+			return nil
+		}
+		logger.Warn("kafka not reachable yet, retrying", "brokers", c.cfg.Brokers, "err", err.Error(), "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka at %v not reachable: %w", c.cfg.Brokers, err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+func (c *Client) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var lastErr error
+	for _, b := range c.cfg.Brokers {
+		conn, err := c.dialer().DialContext(ctx, "tcp", b)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		_, err = conn.Brokers()
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		lastErr = err
+	}
+	var opErr *net.OpError
+	if errors.As(lastErr, &opErr) {
+		return opErr
+	}
+	return lastErr
+}

@@ -1,0 +1,87 @@
+package testkit
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/stream"
+)
+
+// ReadAll returns every message now in topic, partition by partition, in
+// offset order within each partition. A missing topic has no messages.
+func ReadAll(t testing.TB, cfg config.KafkaConfig, topic string) []kafka.Message {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", cfg.Brokers[0])
+	require.NoError(t, err)
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		return nil
+	}
+	var out []kafka.Message
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", cfg.Brokers[0], topic, p.ID)
+		require.NoError(t, err)
+		last, err := pc.ReadLastOffset()
+		require.NoError(t, err)
+		first, err := pc.ReadFirstOffset()
+		require.NoError(t, err)
+		if last > first {
+			_, err = pc.Seek(first, kafka.SeekAbsolute)
+			require.NoError(t, err)
+			for off := first; off < last; {
+				require.NoError(t, pc.SetReadDeadline(time.Now().Add(10*time.Second)))
+				m, err := pc.ReadMessage(16 << 20)
+				require.NoError(t, err)
+				out = append(out, m)
+				off = m.Offset + 1
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+// Produce writes values to topic, keyed by keys[i] when keys is not nil,
+// and waits until every one is acknowledged.
+func Produce(t testing.TB, cfg config.KafkaConfig, topic string, keys, values [][]byte) {
+	t.Helper()
+	w := &kafka.Writer{
+		Addr: kafka.TCP(cfg.Brokers...), Topic: topic, Balancer: kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 1000, BatchTimeout: 5 * time.Millisecond,
+		AllowAutoTopicCreation: true,
+	}
+	defer w.Close()
+	msgs := make([]kafka.Message, len(values))
+	for i, v := range values {
+		msgs[i].Value = v
+		if keys != nil {
+			msgs[i].Key = keys[i]
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+}
+
+// Topics creates topics with the configured partition count.
+func Topics(t testing.TB, cfg config.KafkaConfig, names ...string) {
+	t.Helper()
+	c, err := stream.NewClient(cfg)
+	require.NoError(t, err)
+	defer c.Close()
+	ts := make([]stream.Topic, len(names))
+	for i, n := range names {
+		ts[i] = stream.Topic{Name: n, Partitions: cfg.Partitions}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, c.EnsureTopics(ctx, ts...))
+}

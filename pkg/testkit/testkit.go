@@ -1,0 +1,96 @@
+package testkit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/broker"
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/store"
+)
+
+// Environment variables `make test` sets.
+const (
+	// EnvClickHouse is the native host:port of the test ClickHouse server.
+	EnvClickHouse = "VIGIL_TEST_CLICKHOUSE"
+	// EnvRequire, when "1", turns a missing test server into a failure
+	// instead of a skip, so CI never passes by skipping.
+	EnvRequire = "VIGIL_TEST_REQUIRE"
+)
+
+// Logger returns a logger that writes through t.Log when -v is on.
+func Logger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+type tWriter struct{ t testing.TB }
+
+func (w tWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// FreeAddr returns a loopback host:port nobody listens on right now.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Broker starts an embedded broker on a free port with its own data
+// directory, stopped at the end of the test, and returns a Kafka
+// configuration pointing at it.
+func Broker(t testing.TB) config.KafkaConfig {
+	t.Helper()
+	cfg := config.Default()
+	b := broker.New(config.BrokerConfig{Listen: FreeAddr(t), DataDir: t.TempDir()}, cfg.Kafka.Partitions, Logger(t))
+	require.NoError(t, b.Start(context.Background()))
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
+	k := cfg.Kafka
+	k.Brokers = []string{b.Addr()}
+	return k
+}
+
+// ClickHouse returns a configuration for a fresh, migrated database on the
+// test server, dropped at the end of the test. Without the server it skips,
+// or fails when VIGIL_TEST_REQUIRE=1.
+func ClickHouse(t testing.TB) config.ClickHouseConfig {
+	t.Helper()
+	addr := os.Getenv(EnvClickHouse)
+	if addr == "" {
+		if os.Getenv(EnvRequire) == "1" {
+			t.Fatalf("%s is not set: run the tests with `make test`", EnvClickHouse)
+		}
+		t.Skipf("%s is not set: run `make test` for the ClickHouse integration tests", EnvClickHouse)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	cfg := config.Default().ClickHouse
+	cfg.Addr = []string{addr}
+	cfg.Database = "vigil_test_" + hex.EncodeToString(b[:])
+	cfg.Local = false
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, err := store.Migrate(ctx, cfg, Logger(t))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		conn, err := store.Open(cfg)
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
+	})
+	return cfg
+}
