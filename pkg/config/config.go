@@ -191,7 +191,7 @@ type BruteForceConfig struct {
 	// used; before that it is judged against the population. Default 10.
 	Warmup int `mapstructure:"warmup" yaml:"warmup"`
 	// Threshold is the anomaly score in [0,1] at or above which a window
-	// alerts. Default 0.999999 (a one-in-a-million window under the baseline).
+	// alerts. Default 0.99999 (a one-in-100,000 window under the baseline).
 	Threshold float64 `mapstructure:"threshold" yaml:"threshold"`
 	// MinCount is the fewest failures in a window that may alert. Default 10.
 	MinCount int `mapstructure:"min_count" yaml:"min_count"`
@@ -280,7 +280,7 @@ func Default() Config {
 				IdleFlush:      5 * time.Second,
 				Alpha:          0.05,
 				Warmup:         10,
-				Threshold:      0.999999,
+				Threshold:      0.99999,
 				MinCount:       10,
 				ResolveWindows: 5,
 				MaxEntities:    1_000_000,

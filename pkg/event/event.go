@@ -101,8 +101,8 @@ func (e *Event) Validate() error {
 	if e.Version < 1 || e.Version > Version {
 		bad("vigil.version", "%d is not a supported version (1..%d)", e.Version, Version)
 	}
-	if len(e.ID) != IDLength {
-		bad("event.id", "must be %d hex characters, got %q", IDLength, e.ID)
+	if !validID(e.ID) {
+		bad("event.id", "must be %d lower-case hex characters, got %q", IDLength, e.ID)
 	}
 	if e.Timestamp.IsZero() {
 		bad("@timestamp", "is missing")
@@ -177,4 +177,16 @@ func SanitizeUTF8(s string) string {
 		s = s[size:]
 	}
 	return b.String()
+}
+
+func validID(id string) bool {
+	if len(id) != IDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -112,22 +112,25 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) ready(w http.ResponseWriter, _ *http.Request) {
-	s.mu.Lock()
-	names := make([]string, 0, len(s.checks))
-	for n := range s.checks {
-		names = append(names, n)
+	type check struct {
+		name string
+		f    ReadyFunc
 	}
-	checks := s.checks
+	s.mu.Lock()
+	checks := make([]check, 0, len(s.checks))
+	for n, f := range s.checks {
+		checks = append(checks, check{n, f})
+	}
 	s.mu.Unlock()
-	sort.Strings(names)
+	sort.Slice(checks, func(i, j int) bool { return checks[i].name < checks[j].name })
 	var b strings.Builder
 	status := http.StatusOK
-	for _, n := range names {
-		if err := checks[n](); err != nil {
+	for _, c := range checks {
+		if err := c.f(); err != nil {
 			status = http.StatusServiceUnavailable
-			fmt.Fprintf(&b, "%s: %v\n", n, err)
+			fmt.Fprintf(&b, "%s: %v\n", c.name, err)
 		} else {
-			fmt.Fprintf(&b, "%s: ok\n", n)
+			fmt.Fprintf(&b, "%s: ok\n", c.name)
 		}
 	}
 	w.WriteHeader(status)
