@@ -1,0 +1,372 @@
+package archiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/store"
+	"github.com/vigil-soc/vigil/pkg/stream"
+)
+
+// Archiver is the archiver's lifecycle. See the package doc.
+type Archiver struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	metrics *metrics
+	tables  map[string]table // by topic
+
+	client *stream.Client
+	conn   driver.Conn
+	reader *kafka.Reader
+	dlq    *kafka.Writer
+
+	mu       sync.Mutex
+	cancel   context.CancelFunc
+	finalCtx context.Context
+	done     chan struct{}
+	ready    error
+}
+
+// New returns an archiver configured by deps; Start connects it.
+func New(deps service.Deps) (*Archiver, error) {
+	cfg := deps.Config
+	a := &Archiver{
+		cfg:     cfg,
+		logger:  deps.Logger.With("component", "archiver"),
+		metrics: newMetrics(deps.Registry),
+		tables: map[string]table{
+			cfg.Kafka.Topics.Events: eventsTable,
+			cfg.Kafka.Topics.Scores: scoresTable,
+			cfg.Kafka.Topics.Alerts: alertsTable,
+		},
+		ready: errors.New("starting"),
+	}
+	if deps.Ready != nil {
+		deps.Ready("archiver", a.readiness)
+	}
+	return a, nil
+}
+
+func (a *Archiver) readiness() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ready
+}
+
+func (a *Archiver) setReady(err error) {
+	a.mu.Lock()
+	a.ready = err
+	a.mu.Unlock()
+}
+
+// Start waits for Kafka and ClickHouse (retrying with a clear log line),
+// applies pending migrations, creates the topics, and starts consuming.
+func (a *Archiver) Start(ctx context.Context) error {
+	client, err := stream.NewClient(a.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	a.client = client
+	if err := client.WaitReady(ctx, a.logger); err != nil {
+		return err
+	}
+	k := a.cfg.Kafka
+	topics := []stream.Topic{
+		{Name: k.Topics.Events, Partitions: k.Partitions},
+		{Name: k.Topics.EventsDLQ, Partitions: k.Partitions},
+		{Name: k.Topics.Scores, Partitions: k.Partitions},
+		{Name: k.Topics.Alerts, Partitions: k.Partitions},
+	}
+	if err := client.EnsureTopics(ctx, topics...); err != nil {
+		return err
+	}
+	if err := store.WaitReady(ctx, a.cfg.ClickHouse, a.logger); err != nil {
+		return err
+	}
+	if _, err := store.Migrate(ctx, a.cfg.ClickHouse, a.logger); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	conn, err := store.Open(a.cfg.ClickHouse)
+	if err != nil {
+		return err
+	}
+	a.conn = conn
+	dlq, err := client.NewWriter(k.Topics.EventsDLQ, stream.WriterOptions{})
+	if err != nil {
+		return err
+	}
+	a.dlq = dlq
+	a.reader = client.NewGroupReader(a.cfg.Archiver.GroupID, k.Topics.Events, k.Topics.Scores, k.Topics.Alerts)
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	a.mu.Lock()
+	a.cancel = cancel
+	a.done = make(chan struct{})
+	a.mu.Unlock()
+	go a.run(runCtx)
+	a.setReady(nil)
+	a.logger.Info("archiver started", "group", a.cfg.Archiver.GroupID, "clickhouse", a.cfg.ClickHouse.Addr, "database", a.cfg.ClickHouse.Database)
+	return nil
+}
+
+// Shutdown stops consuming, inserts and commits what is pending (retrying
+// until ctx ends), and closes connections. Safe before Start.
+func (a *Archiver) Shutdown(ctx context.Context) error {
+	a.mu.Lock()
+	cancel, done := a.cancel, a.done
+	a.finalCtx = ctx
+	a.ready = errors.New("shutting down")
+	a.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("archiver shutdown: %w", ctx.Err())
+		}
+	}
+	var errs []error
+	if a.reader != nil {
+		errs = append(errs, a.reader.Close())
+	}
+	if a.dlq != nil {
+		errs = append(errs, a.dlq.Close())
+	}
+	if a.conn != nil {
+		errs = append(errs, a.conn.Close())
+	}
+	if a.client != nil {
+		a.client.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// pending is what has been read but not yet inserted and committed.
+type pending struct {
+	rows  map[string][][]any         // by table
+	msgs  map[string][]kafka.Message // by table, parallel to rows
+	done  []kafka.Message            // dead-lettered, to commit with the batch
+	count int
+	first time.Time
+}
+
+func newPending() *pending {
+	return &pending{rows: map[string][][]any{}, msgs: map[string][]kafka.Message{}}
+}
+
+func (a *Archiver) run(ctx context.Context) {
+	defer close(a.done)
+	p := newPending()
+	for {
+		wait := a.cfg.Archiver.FlushInterval
+		if p.count > 0 {
+			wait = time.Until(p.first.Add(a.cfg.Archiver.FlushInterval))
+		}
+		fctx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
+		m, err := a.reader.FetchMessage(fctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			a.mu.Lock()
+			final := a.finalCtx
+			a.mu.Unlock()
+			if err := a.flush(final, p); err != nil {
+				a.logger.Error("final flush failed; the uncommitted messages will be read again", "err", err)
+			}
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+			if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
+				a.logger.Error("flush failed", "err", err)
+			}
+			continue
+		case err != nil:
+			a.logger.Warn("fetch failed, retrying", "err", err)
+			a.metrics.fetchErrors.Inc()
+			sleep(ctx, time.Second)
+			continue
+		}
+		a.add(ctx, p, m)
+		if p.count >= a.cfg.Archiver.BatchRows {
+			if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
+				a.logger.Error("flush failed", "err", err)
+			}
+		}
+	}
+}
+
+func (a *Archiver) add(ctx context.Context, p *pending, m kafka.Message) {
+	if p.count == 0 && len(p.done) == 0 {
+		p.first = time.Now()
+	}
+	t, ok := a.tables[m.Topic]
+	if !ok {
+		a.deadLetter(ctx, p, m, "no table for topic "+m.Topic)
+		return
+	}
+	row, err := t.row(m.Value)
+	if err != nil {
+		a.deadLetter(ctx, p, m, err.Error())
+		return
+	}
+	p.rows[t.name] = append(p.rows[t.name], row)
+	p.msgs[t.name] = append(p.msgs[t.name], m)
+	p.count++
+	a.metrics.pending.Set(float64(p.count))
+}
+
+// deadLetter publishes m to the DLQ (retrying until it is acknowledged) and
+// marks it for commit with the current batch.
+func (a *Archiver) deadLetter(ctx context.Context, p *pending, m kafka.Message, reason string) {
+	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
+	dl := stream.DeadLetter(m, "archiver", reason)
+	a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) })
+	p.done = append(p.done, m)
+}
+
+// flush inserts every pending table, retrying with backoff until it
+// succeeds or ctx ends, and then commits the offsets of every message the
+// inserts hold. It returns an error only when ctx ended first; nothing is
+// committed then, so the messages are read again.
+func (a *Archiver) flush(ctx context.Context, p *pending) error {
+	if p.count == 0 && len(p.done) == 0 {
+		return nil
+	}
+	var commit []kafka.Message
+	for name, rows := range p.rows {
+		msgs := p.msgs[name]
+		ok := a.retry(ctx, "insert into "+name, func(ctx context.Context) error {
+			bad, err := a.insert(ctx, name, rows)
+			if err != nil {
+				return err
+			}
+			// Rows ClickHouse's driver refused to encode are permanent failures.
+			for i := range bad {
+				a.deadLetter(ctx, p, msgs[bad[i]], "insert: row rejected")
+			}
+			return nil
+		})
+		if !ok {
+			return fmt.Errorf("insert into %s: %w", name, ctx.Err())
+		}
+		commit = append(commit, msgs...)
+	}
+	commit = append(commit, p.done...)
+	if !a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.reader.CommitMessages(ctx, commit...) }) {
+		return fmt.Errorf("commit offsets: %w", ctx.Err())
+	}
+	*p = *newPending()
+	a.metrics.pending.Set(0)
+	return nil
+}
+
+// insert writes rows into table in one batch. It returns the indexes of rows
+// the driver refused to append (they are not inserted) and the error of the
+// insert itself, which is worth retrying.
+func (a *Archiver) insert(ctx context.Context, name string, rows [][]any) ([]int, error) {
+	t := a.tableByName(name)
+	start := time.Now()
+	batch, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
+	if err != nil {
+		return nil, fmt.Errorf("prepare insert into %s: %w", t.name, err)
+	}
+	var bad []int
+	for i, r := range rows {
+		if err := batch.Append(r...); err != nil {
+			bad = append(bad, i)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return nil, fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
+	}
+	a.metrics.inserted.WithLabelValues(t.name).Add(float64(len(rows) - len(bad)))
+	a.metrics.insertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
+	return bad, nil
+}
+
+func (a *Archiver) tableByName(name string) table {
+	for _, t := range a.tables {
+		if t.name == name {
+			return t
+		}
+	}
+	panic("archiver: unknown table " + name)
+}
+
+// retry calls f until it succeeds or ctx ends, backing off between tries.
+// It reports whether f succeeded.
+func (a *Archiver) retry(ctx context.Context, what string, f func(context.Context) error) bool {
+	backoff := a.cfg.Archiver.RetryBackoff
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		a.metrics.retries.WithLabelValues(what).Inc()
+		a.logger.Warn("retrying", "what", what, "err", err.Error(), "retry_in", backoff.String())
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, a.cfg.Archiver.RetryBackoffMax)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type metrics struct {
+	inserted      *prometheus.CounterVec
+	insertSeconds *prometheus.HistogramVec
+	deadLettered  *prometheus.CounterVec
+	retries       *prometheus.CounterVec
+	fetchErrors   prometheus.Counter
+	pending       prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		inserted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_archiver_rows_inserted_total", Help: "Rows inserted into ClickHouse, by table.",
+		}, []string{"table"}),
+		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_archiver_insert_seconds", Help: "Duration of one successful batch insert, by table.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"table"}),
+		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_archiver_dead_lettered_total", Help: "Messages sent to the dead-letter topic, by source topic.",
+		}, []string{"topic"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_archiver_retries_total", Help: "Retried operations (inserts, commits, dead-letter writes).",
+		}, []string{"operation"}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_archiver_fetch_errors_total", Help: "Failed fetches from Kafka.",
+		}),
+		pending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_archiver_pending_rows", Help: "Rows read and not yet inserted (bounded by archiver.batch_rows).",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.inserted, m.insertSeconds, m.deadLettered, m.retries, m.fetchErrors, m.pending)
+	}
+	return m
+}

@@ -1,0 +1,150 @@
+package pager
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/stream"
+)
+
+// Pager is the pager's lifecycle. See the package doc.
+type Pager struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	out     io.Writer
+	metrics *metrics
+
+	client *stream.Client
+	reader *kafka.Reader
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// New returns a pager that prints to the configured output.
+func New(deps service.Deps) (*Pager, error) {
+	out := io.Writer(os.Stdout)
+	if deps.Config.Pager.Output == "stderr" {
+		out = os.Stderr
+	}
+	return NewWithOutput(deps, out), nil
+}
+
+// NewWithOutput returns a pager that prints to out.
+func NewWithOutput(deps service.Deps, out io.Writer) *Pager {
+	return &Pager{cfg: deps.Config, logger: deps.Logger.With("component", "pager"), out: out, metrics: newMetrics(deps.Registry)}
+}
+
+// Start waits for Kafka and starts consuming alerts.
+func (p *Pager) Start(ctx context.Context) error {
+	client, err := stream.NewClient(p.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	p.client = client
+	if err := client.WaitReady(ctx, p.logger); err != nil {
+		return err
+	}
+	k := p.cfg.Kafka
+	if err := client.EnsureTopics(ctx, stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions}); err != nil {
+		return err
+	}
+	p.reader = client.NewGroupReader(p.cfg.Pager.GroupID, k.Topics.Alerts)
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.cancel, p.done = cancel, make(chan struct{})
+	p.mu.Unlock()
+	go p.run(runCtx)
+	p.logger.Info("pager started", "group", p.cfg.Pager.GroupID, "topic", k.Topics.Alerts)
+	return nil
+}
+
+// Shutdown stops consuming; every printed alert's offset is committed.
+// Safe before Start.
+func (p *Pager) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	cancel, done := p.cancel, p.done
+	p.cancel = nil
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("pager shutdown: %w", ctx.Err())
+		}
+	}
+	var err error
+	if p.reader != nil {
+		err = p.reader.Close()
+	}
+	if p.client != nil {
+		p.client.Close()
+	}
+	return err
+}
+
+func (p *Pager) run(ctx context.Context) {
+	defer close(p.done)
+	for {
+		m, err := p.reader.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			p.logger.Warn("fetch failed, retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		var a alert.Alert
+		if err := json.Unmarshal(m.Value, &a); err != nil || a.DedupKey == "" {
+			p.metrics.invalid.Inc()
+			fmt.Fprintf(p.out, "ALERT (undecodable, partition %d offset %d): %q\n", m.Partition, m.Offset, m.Value)
+		} else {
+			fmt.Fprintln(p.out, Format(a))
+			p.metrics.printed.WithLabelValues(a.Severity).Inc()
+		}
+		if err := p.reader.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+			p.logger.Warn("commit failed; the alert may be printed again", "err", err)
+		}
+	}
+}
+
+// Format renders an alert as one line for a terminal or a log.
+func Format(a alert.Alert) string {
+	return fmt.Sprintf("ALERT %s [%s] %s score=%.6f first_seen=%s key=%s",
+		a.Status, a.Severity, a.Summary, a.AnomalyScore, a.FirstSeen.UTC().Format(time.RFC3339), a.DedupKey)
+}
+
+type metrics struct {
+	printed *prometheus.CounterVec
+	invalid prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		printed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pager_alerts_printed_total", Help: "Alerts printed, by severity."}, []string{"severity"}),
+		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_pager_invalid_alerts_total", Help: "Messages on the alert topic that are not alerts (printed raw)."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.printed, m.invalid)
+	}
+	return m
+}

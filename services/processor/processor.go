@@ -1,0 +1,315 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/stream"
+)
+
+// tick is how often windows are checked for closing when no event arrives.
+const tick = 500 * time.Millisecond
+
+// Processor is the processor's lifecycle. See the package doc.
+type Processor struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	metrics *metrics
+	det     *Detector
+
+	client *stream.Client
+	reader *kafka.Reader
+	scores *kafka.Writer
+	alerts *kafka.Writer
+	dlq    *kafka.Writer
+
+	// fetched is, per partition, the offset of the last message read;
+	// committed, the offset committed (the next one to read).
+	fetched   map[int]kafka.Message
+	committed map[int]int64
+
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	ready  error
+}
+
+// New returns a processor configured by deps; Start connects it.
+func New(deps service.Deps) (*Processor, error) {
+	p := &Processor{
+		cfg:       deps.Config,
+		logger:    deps.Logger.With("component", "processor"),
+		metrics:   newMetrics(deps.Registry),
+		det:       NewDetector(deps.Config.Processor.BruteForce),
+		fetched:   map[int]kafka.Message{},
+		committed: map[int]int64{},
+		ready:     errors.New("starting"),
+	}
+	if deps.Ready != nil {
+		deps.Ready("processor", func() error {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return p.ready
+		})
+	}
+	return p, nil
+}
+
+// Start waits for Kafka, creates the topics and starts consuming.
+func (p *Processor) Start(ctx context.Context) error {
+	client, err := stream.NewClient(p.cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	p.client = client
+	if err := client.WaitReady(ctx, p.logger); err != nil {
+		return err
+	}
+	k := p.cfg.Kafka
+	if err := client.EnsureTopics(ctx,
+		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.EventsDLQ, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
+	); err != nil {
+		return err
+	}
+	if p.scores, err = client.NewWriter(k.Topics.Scores, stream.WriterOptions{}); err != nil {
+		return err
+	}
+	if p.alerts, err = client.NewWriter(k.Topics.Alerts, stream.WriterOptions{}); err != nil {
+		return err
+	}
+	if p.dlq, err = client.NewWriter(k.Topics.EventsDLQ, stream.WriterOptions{}); err != nil {
+		return err
+	}
+	p.reader = client.NewGroupReader(p.cfg.Processor.GroupID, k.Topics.Events)
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.mu.Lock()
+	p.cancel, p.done, p.ready = cancel, make(chan struct{}), nil
+	p.mu.Unlock()
+	go p.run(runCtx)
+	p.logger.Info("processor started", "group", p.cfg.Processor.GroupID, "topic", k.Topics.Events)
+	return nil
+}
+
+// Shutdown stops consuming and commits what is fully accounted for; events
+// still held in open windows are read again on the next start. Safe before
+// Start.
+func (p *Processor) Shutdown(ctx context.Context) error {
+	p.mu.Lock()
+	cancel, done := p.cancel, p.done
+	p.ready = errors.New("shutting down")
+	p.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return fmt.Errorf("processor shutdown: %w", ctx.Err())
+		}
+		if err := p.commit(ctx); err != nil {
+			p.logger.Warn("final commit failed; events will be read again", "err", err)
+		}
+	}
+	var errs []error
+	for _, c := range []interface{ Close() error }{p.reader, p.scores, p.alerts, p.dlq} {
+		if c != nil && c != (*kafka.Reader)(nil) && c != (*kafka.Writer)(nil) {
+			errs = append(errs, c.Close())
+		}
+	}
+	if p.client != nil {
+		p.client.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Processor) run(ctx context.Context) {
+	defer close(p.done)
+	lastCommit := time.Now()
+	for ctx.Err() == nil {
+		fctx, cancel := context.WithTimeout(ctx, tick)
+		m, err := p.reader.FetchMessage(fctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, context.DeadlineExceeded):
+		case err != nil:
+			p.logger.Warn("fetch failed, retrying", "err", err)
+			sleep(ctx, time.Second)
+			continue
+		default:
+			p.handle(ctx, m)
+		}
+		out := p.det.Advance(time.Now())
+		if err := p.publish(ctx, out); err != nil {
+			return // only when ctx ended: nothing past the low-water mark is committed
+		}
+		if time.Since(lastCommit) >= time.Second || len(out.Scores) > 0 {
+			if err := p.commit(ctx); err != nil && ctx.Err() == nil {
+				p.logger.Warn("commit failed, will retry", "err", err)
+			}
+			lastCommit = time.Now()
+		}
+		p.observeState()
+	}
+}
+
+func (p *Processor) handle(ctx context.Context, m kafka.Message) {
+	p.fetched[m.Partition] = m
+	e, err := event.Decode(m.Value)
+	if err != nil {
+		p.metrics.events.WithLabelValues("invalid").Inc()
+		dl := stream.DeadLetter(m, "processor", err.Error())
+		retry(ctx, p.logger, "dead-letter", func(ctx context.Context) error { return p.dlq.WriteMessages(ctx, dl) })
+		return
+	}
+	before := p.det.Stats()
+	p.det.Observe(e, Position{Partition: m.Partition, Offset: m.Offset}, time.Now())
+	after := p.det.Stats()
+	switch {
+	case after.Counted > before.Counted:
+		p.metrics.events.WithLabelValues("counted").Inc()
+	case after.Late > before.Late:
+		p.metrics.events.WithLabelValues("late").Inc()
+	default:
+		p.metrics.events.WithLabelValues("ignored").Inc()
+	}
+}
+
+// publish writes alerts, then scores, retrying until acknowledged or ctx
+// ends: a page goes out before the bulk of the scores.
+func (p *Processor) publish(ctx context.Context, out Output) error {
+	if len(out.Alerts) > 0 {
+		msgs := make([]kafka.Message, 0, len(out.Alerts))
+		for _, a := range out.Alerts {
+			b, err := json.Marshal(a)
+			if err != nil {
+				return fmt.Errorf("encode alert: %w", err)
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(a.DedupKey), Value: b})
+		}
+		if !retry(ctx, p.logger, "publish alerts", func(ctx context.Context) error { return p.alerts.WriteMessages(ctx, msgs...) }) {
+			return ctx.Err()
+		}
+		p.metrics.alerts.Add(float64(len(msgs)))
+	}
+	if len(out.Scores) > 0 {
+		msgs := make([]kafka.Message, 0, len(out.Scores))
+		for _, s := range out.Scores {
+			b, err := json.Marshal(s)
+			if err != nil {
+				return fmt.Errorf("encode score: %w", err)
+			}
+			msgs = append(msgs, kafka.Message{Key: []byte(s.Entity), Value: b})
+		}
+		if !retry(ctx, p.logger, "publish scores", func(ctx context.Context) error { return p.scores.WriteMessages(ctx, msgs...) }) {
+			return ctx.Err()
+		}
+		p.metrics.scores.Add(float64(len(msgs)))
+	}
+	return nil
+}
+
+// commit commits, per partition, every offset below the lowest one an open
+// window still holds (or through the last message read, when none is held).
+func (p *Processor) commit(ctx context.Context) error {
+	low := p.det.LowWater()
+	var msgs []kafka.Message
+	for part, m := range p.fetched {
+		next := m.Offset + 1
+		if l, held := low[part]; held {
+			next = l
+		}
+		if next <= p.committed[part] {
+			continue
+		}
+		// kafka-go commits a message's offset + 1.
+		msgs = append(msgs, kafka.Message{Topic: m.Topic, Partition: part, Offset: next - 1})
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := p.reader.CommitMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	for _, m := range msgs {
+		p.committed[m.Partition] = m.Offset + 1
+	}
+	return nil
+}
+
+func (p *Processor) observeState() {
+	p.metrics.entities.Set(float64(p.det.Entities()))
+	p.metrics.openWindows.Set(float64(p.det.OpenWindows()))
+	p.metrics.overflow.Set(float64(p.det.Stats().Overflow))
+}
+
+// retry calls f until it succeeds or ctx ends, backing off between tries.
+func retry(ctx context.Context, logger *slog.Logger, what string, f func(context.Context) error) bool {
+	backoff := 100 * time.Millisecond
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		logger.Warn("retrying", "what", what, "err", err.Error(), "retry_in", backoff.String())
+		if !sleep(ctx, backoff) {
+			return false
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+type metrics struct {
+	events      *prometheus.CounterVec
+	scores      prometheus.Counter
+	alerts      prometheus.Counter
+	entities    prometheus.Gauge
+	openWindows prometheus.Gauge
+	overflow    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_processor_events_total",
+			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, invalid (dead-lettered).",
+		}, []string{"result"}),
+		scores:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_scores_total", Help: "Scores published."}),
+		alerts:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_alerts_total", Help: "Alerts published."}),
+		entities:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_entities", Help: "Source IPs with a baseline (bounded by processor.brute_force.max_entities)."}),
+		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_open_windows", Help: "Windows not yet closed by the watermark."}),
+		overflow:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_entity_overflow", Help: "IP-windows judged only against the population because the entity cap was reached."}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.events, m.scores, m.alerts, m.entities, m.openWindows, m.overflow)
+	}
+	return m
+}

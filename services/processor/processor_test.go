@@ -1,0 +1,98 @@
+package processor
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/testkit"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// kafka-go keeps idle connections' goroutines until they time out.
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*Transport).CloseIdleConnections"),
+		goleak.IgnoreTopFunction("time.Sleep"),
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+func TestShutdownWithoutStart(t *testing.T) {
+	p, err := New(service.Deps{Config: config.Default(), Logger: testkit.Logger(t)})
+	require.NoError(t, err)
+	require.NoError(t, p.Shutdown(context.Background()))
+}
+
+// runOnBroker publishes evs to the events topic, runs a processor until it
+// has published a score for every (IP, window) pair, and returns the alerts
+// on the alerts topic.
+func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Kafka = testkit.Broker(t)
+	cfg.Processor.BruteForce.IdleFlush = time.Second
+
+	values := make([][]byte, len(evs))
+	keys := make([][]byte, len(evs))
+	windows := map[string]bool{}
+	for i, e := range evs {
+		b, err := event.Encode(e)
+		require.NoError(t, err)
+		values[i], keys[i] = b, []byte(e.SrcIP)
+		windows[e.SrcIP+e.Timestamp.Truncate(time.Minute).String()] = true
+	}
+	// A line that is not an envelope goes to the dead-letter topic.
+	values = append(values, []byte(`{"not":"an event"}`))
+	keys = append(keys, []byte("x"))
+	testkit.Topics(t, cfg.Kafka, cfg.Kafka.Topics.Events)
+	testkit.Produce(t, cfg.Kafka, cfg.Kafka.Topics.Events, keys, values)
+
+	p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
+	require.NoError(t, err)
+	ctx := context.Background()
+	require.NoError(t, p.Start(ctx))
+	defer func() { require.NoError(t, p.Shutdown(ctx)) }()
+
+	require.Eventually(t, func() bool {
+		return len(testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.Scores)) >= len(windows)
+	}, 60*time.Second, 200*time.Millisecond)
+	require.Len(t, testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.Scores), len(windows), "one score per IP and window")
+
+	dlq := testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.EventsDLQ)
+	require.Len(t, dlq, 1)
+	require.Equal(t, `{"not":"an event"}`, string(dlq[0].Value))
+
+	var alerts []alert.Alert
+	for _, m := range testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.Alerts) {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal(m.Value, &a))
+		require.Equal(t, a.DedupKey, string(m.Key))
+		alerts = append(alerts, a)
+	}
+	return alerts
+}
+
+func TestBurstOnBrokerRaisesOneAlert(t *testing.T) {
+	evs := traffic{background: 30, minutes: 40, burstIP: "203.0.113.7", burstAt: 25, burstSize: 150}.events(11)
+	evs = append(evs, traffic{minutes: 40, burstIP: "203.0.113.7", burstAt: 26, burstSize: 140}.events(12)...)
+	sortByTime(evs)
+	alerts := runOnBroker(t, evs)
+	require.Len(t, alerts, 1, "alerts: %+v", alerts)
+	require.Equal(t, "203.0.113.7", alerts[0].Entity)
+	require.Equal(t, alert.StatusFiring, alerts[0].Status)
+}
+
+func TestSteadyTrafficOnBrokerRaisesNothing(t *testing.T) {
+	alerts := runOnBroker(t, traffic{background: 30, minutes: 40}.events(13))
+	require.Empty(t, alerts)
+}

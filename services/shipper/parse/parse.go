@@ -1,0 +1,250 @@
+package parse
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vigil-soc/vigil/pkg/event"
+)
+
+// Input is what the reader knows about a line.
+type Input struct {
+	// Tenant is stamped on the event (organization.id). Required.
+	Tenant string
+	// Host is the default host.name when the line names none.
+	Host string
+	// Origin is where the line was read, e.g. a file identity
+	// "dev:ino:fingerprint" or a path; it goes into the event id.
+	Origin string
+	// Offset is the byte offset of the line in its origin; it goes into the
+	// event id.
+	Offset int64
+	// Line is the line without its trailing newline. Parsers do not keep it:
+	// the reader may reuse it once Parse returns.
+	Line []byte
+	// Truncated says the reader cut the line at its size limit.
+	Truncated bool
+	// Now is the ingest time, and the reference for year-less timestamps.
+	// Required.
+	Now time.Time
+}
+
+// Parser turns a line into an event, or reports that it does not recognise
+// it.
+//
+// The format parsers (JSON, SSHD) return false for a line that is not their
+// format. The parsers New returns never do: they keep such a line as a raw
+// event whose ParseError says why, so that no line is lost.
+type Parser interface {
+	// Name is the format's name, as given to New.
+	Name() string
+	// Parse returns the line's event, or false when the line is not this
+	// format. It is safe for concurrent use.
+	Parse(in Input) (*event.Event, bool)
+}
+
+// Format names accepted by New.
+const (
+	FormatAuto = "auto"
+	FormatSSHD = "sshd"
+	FormatJSON = "json"
+	FormatRaw  = "raw"
+)
+
+// Attribute keys the parsers set on every format.
+const (
+	// AttrTruncated is "true" when the reader cut the line at its size limit.
+	AttrTruncated = "vigil.truncated"
+	// AttrRepeat is the count of a syslog "message repeated N times" line;
+	// the event's Value carries the same number.
+	AttrRepeat = "vigil.repeat"
+)
+
+// ReasonNoMatch is the ParseError of a line that no parser of auto matched.
+const ReasonNoMatch = "no parser matched"
+
+// maxReason bounds the length of a ParseError.
+const maxReason = 200
+
+// ErrUnknownFormat is wrapped by New's error for a format it does not know.
+var ErrUnknownFormat = errors.New("unknown format")
+
+// New returns the parser for a format: "auto", "sshd", "json" or "raw".
+// Timestamps without a zone are read as UTC; build Auto, SSHD or JSON
+// directly to read them in another zone.
+//
+// The returned parser always returns an event and true: a line its format
+// does not recognise becomes a raw event with ParseError set.
+func New(format string) (Parser, error) {
+	switch format {
+	case FormatAuto:
+		return Auto{}, nil
+	case FormatSSHD:
+		return fallback{m: SSHD{}}, nil
+	case FormatJSON:
+		return fallback{m: JSON{}}, nil
+	case FormatRaw:
+		return Raw{}, nil
+	}
+	return nil, fmt.Errorf("parse: %w %q: want auto, sshd, json or raw", ErrUnknownFormat, format)
+}
+
+// matcher is a format parser that can say why a line is not its format.
+type matcher interface {
+	Parser
+	// match returns the line's event, or nil and a short reason. s is
+	// string(in.Line), made once by the caller.
+	match(in Input, s string) (*event.Event, string)
+}
+
+// fallback makes a format parser total: lines the format does not
+// recognise become raw events carrying the reason.
+type fallback struct {
+	m matcher
+}
+
+func (f fallback) Name() string { return f.m.Name() }
+
+func (f fallback) Parse(in Input) (*event.Event, bool) {
+	s := string(in.Line)
+	ev, reason := f.m.match(in, s)
+	if ev == nil {
+		ev = rawEvent(in, s, reason)
+	}
+	return ev, true
+}
+
+// Auto recognises JSON object lines and sshd syslog lines, and keeps every
+// other line as a raw event with ParseError "no parser matched". It always
+// returns true.
+type Auto struct {
+	// JSON parses lines that start with '{'.
+	JSON JSON
+	// SSHD parses the other lines.
+	SSHD SSHD
+}
+
+// Name returns "auto".
+func (Auto) Name() string { return FormatAuto }
+
+// Parse returns the line's event; it never returns false.
+func (a Auto) Parse(in Input) (*event.Event, bool) {
+	s := string(in.Line)
+	if looksJSON(in.Line) {
+		ev, reason := a.JSON.match(in, s)
+		if ev == nil {
+			ev = rawEvent(in, s, reason)
+		}
+		return ev, true
+	}
+	if ev, _ := a.SSHD.match(in, s); ev != nil {
+		return ev, true
+	}
+	return rawEvent(in, s, ReasonNoMatch), true
+}
+
+// bom is the UTF-8 byte order mark some editors and Windows tools write at
+// the start of a file; parsers skip it.
+const bom = "\ufeff"
+
+// looksJSON reports whether the first non-blank byte of b (after a byte
+// order mark) is '{'.
+func looksJSON(b []byte) bool {
+	b = bytes.TrimPrefix(b, []byte(bom))
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// Raw keeps a line as it is: Source "raw", category and outcome unknown,
+// Timestamp the ingest time. It always returns true.
+type Raw struct{}
+
+// Name returns "raw".
+func (Raw) Name() string { return FormatRaw }
+
+// Parse returns the line as a raw event with no ParseError.
+func (Raw) Parse(in Input) (*event.Event, bool) {
+	return rawEvent(in, string(in.Line), ""), true
+}
+
+// rawEvent builds the raw event of a line; reason, when not empty, becomes
+// its ParseError.
+func rawEvent(in Input, s, reason string) *event.Event {
+	ev := newEvent(in, s, FormatRaw)
+	if reason != "" {
+		ev.ParseError = boundReason(reason)
+	}
+	finish(ev, in)
+	return ev
+}
+
+// newEvent fills what every event carries. s is string(in.Line). Times are
+// written in UTC.
+func newEvent(in Input, s, source string) *event.Event {
+	now := in.Now.UTC()
+	return &event.Event{
+		Version:   event.Version,
+		ID:        event.NewID(in.Tenant, in.Origin, in.Offset, in.Line),
+		Timestamp: now,
+		Ingested:  now,
+		Tenant:    in.Tenant,
+		Source:    source,
+		Host:      in.Host,
+		Category:  event.CategoryUnknown,
+		Outcome:   event.OutcomeUnknown,
+		Message:   event.SanitizeUTF8(s),
+	}
+}
+
+// finish sets what the reader told about the line.
+func finish(ev *event.Event, in Input) {
+	if in.Truncated {
+		setAttr(ev, AttrTruncated, "true")
+	}
+}
+
+func setAttr(ev *event.Event, k, v string) {
+	if ev.Attrs == nil {
+		ev.Attrs = make(map[string]string, 4)
+	}
+	ev.Attrs[k] = v
+}
+
+// boundReason makes a ParseError short and valid UTF-8.
+func boundReason(s string) string {
+	return event.SanitizeUTF8(truncateUTF8(s, maxReason))
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	i := n
+	for i > 0 && i > n-utf8.UTFMax && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i]
+}
+
+// validTime reports whether t can be an event's timestamp: set, and within
+// the years the envelope's RFC 3339 encoding can write.
+func validTime(t time.Time) bool {
+	if t.IsZero() {
+		return false
+	}
+	y := t.UTC().Year()
+	return y >= 1 && y <= 9999
+}

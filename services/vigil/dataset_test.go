@@ -1,0 +1,75 @@
+package vigil
+
+import (
+	"bufio"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/services/processor"
+	"github.com/vigil-soc/vigil/services/shipper/parse"
+)
+
+// datasetPath returns a file under ../shared/datasets (beside the
+// repository), or skips when this clone has none.
+func datasetPath(t *testing.T, rel string) string {
+	t.Helper()
+	p := filepath.Join("..", "..", "..", "shared", "datasets", rel)
+	if _, err := os.Stat(p); err != nil {
+		t.Skipf("dataset %s not present", rel)
+	}
+	return p
+}
+
+// The real sshd log: its three brute-forcing sources alert, and at most a
+// handful of others do.
+func TestOpenSSHDatasetAlerts(t *testing.T) {
+	f, err := os.Open(datasetPath(t, "loghub/OpenSSH_2k.log"))
+	require.NoError(t, err)
+	defer f.Close()
+	p, err := parse.New("auto")
+	require.NoError(t, err)
+	d := processor.NewDetector(config.Default().Processor.BruteForce)
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	sc := bufio.NewScanner(f)
+	var alerted []string
+	var offset int64
+	for sc.Scan() {
+		ev, _ := p.Parse(parse.Input{Tenant: "default", Host: "h", Origin: "o", Offset: offset, Line: sc.Bytes(), Now: now})
+		offset += int64(len(sc.Bytes()) + 1)
+		require.Empty(t, ev.ParseError, "line %q", sc.Text())
+		// One partition per IP, as the shipper's keying gives.
+		d.Observe(ev, processor.Position{Partition: int(hash(ev.SrcIP) % 6), Offset: offset}, now)
+		out := d.Advance(now)
+		for _, s := range out.Scores {
+			if s.Explanation.Observed >= 10 {
+				t.Logf("%s %s obs=%.0f exp=%.1f sd=%.1f n=%d %s score=%.7f", s.WindowStart.Format("15:04"), s.Entity, s.Explanation.Observed, s.Explanation.Expected, s.Explanation.Spread, s.Explanation.Samples, s.Explanation.Method, s.AnomalyScore)
+			}
+		}
+		for _, a := range out.Alerts {
+			alerted = append(alerted, a.Entity)
+		}
+	}
+	for _, a := range d.Advance(now.Add(time.Hour)).Alerts {
+		alerted = append(alerted, a.Entity)
+	}
+	sort.Strings(alerted)
+	t.Logf("alerted: %v", alerted)
+	require.Contains(t, alerted, "183.62.140.253")
+	require.Contains(t, alerted, "187.141.143.180")
+	require.Contains(t, alerted, "103.99.0.122")
+	require.LessOrEqual(t, len(alerted), 6, "no more than a handful besides the three brute-forcers")
+}
+
+func hash(s string) uint32 {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h = (h ^ uint32(s[i])) * 16777619
+	}
+	return h
+}
