@@ -116,6 +116,7 @@ func NewDetector(cfg config.BruteForceConfig) *Detector {
 		cfg:      cfg,
 		parts:    map[int]*partition{},
 		entities: map[entityKey]*entity{},
+		pop:      ewma{Mean: populationPrior.Mean, Var: populationPrior.Var},
 	}
 }
 
@@ -422,6 +423,9 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 		// are learned from at a tenth of the weight and without counting
 		// as samples, so an attack does not become the baseline it is
 		// judged against, while a lasting change is still adopted slowly.
+		// This holds for the population while it warms up too: there the
+		// verdict is the milder of the prior's and the peers', so a busy
+		// but even first minute is learned, a lone flood is not.
 		learn := func(b *ewma) { b.update(observed, d.cfg.Alpha) }
 		if j.anomaly >= learnGuard {
 			learn = func(b *ewma) { b.nudge(observed, d.cfg.Alpha/10) }
@@ -431,12 +435,7 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 			ent.lastWindow = w.start.UnixNano()
 			learn(&ent.base)
 		}
-		// The population learns every window until it is warm, winsorized.
-		if d.pop.Samples < uint64(d.cfg.Warmup) {
-			d.pop.update(observed, d.cfg.Alpha)
-		} else {
-			learn(&d.pop)
-		}
+		learn(&d.pop)
 
 		inc := part.open[k]
 		switch {

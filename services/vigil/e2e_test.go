@@ -178,3 +178,26 @@ func TestSteadyTrafficRaisesNoAlert(t *testing.T) {
 	require.Empty(t, alertsOnTopic(t, s.cfg))
 	require.Equal(t, uint64(0), s.count(t, "SELECT count() FROM alerts"))
 }
+
+// The real sshd log dropped into the inbox of a running stack: all 2,000
+// lines become rows, and its brute-forcing sources alert, with at most a
+// handful of others.
+func TestOpenSSHDatasetThroughStack(t *testing.T) {
+	src := datasetPath(t, "loghub/OpenSSH_2k.log")
+	s := startStack(t, false)
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(s.inbox, "OpenSSH_2k.log"), b, 0o640))
+	require.Eventually(t, func() bool {
+		return s.count(t, "SELECT count() FROM events FINAL") == 2000 &&
+			s.count(t, "SELECT count() FROM scores FINAL WHERE window_start = toDateTime('2025-12-10 11:04:00')") > 0
+	}, 90*time.Second, 250*time.Millisecond)
+	require.Equal(t, uint64(0), s.count(t, "SELECT count() FROM events FINAL WHERE parse_error != ''"))
+	entities := map[string]bool{}
+	for _, a := range alertsOnTopic(t, s.cfg) {
+		entities[a.Entity] = true
+	}
+	t.Logf("alerted: %v", entities)
+	require.True(t, entities["183.62.140.253"], "alerted: %v", entities)
+	require.LessOrEqual(t, len(entities), 6, "no more than a handful of sources besides it")
+}
