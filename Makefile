@@ -48,6 +48,7 @@ check: ## gofmt, go vet, tidy go.mod files, and each service building alone (GOW
 	     echo "$$m: go mod tidy changes go.mod/go.sum"; git --no-pager diff --stat -- go.mod go.sum; exit 1; fi) || exit 1; \
 	done
 	@for s in $(SERVICES) vigil; do (cd services/$$s && GOWORK=off $(GO) build ./...) || exit 1; done
+	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"; fi
 	@echo "check: ok"
 
 .PHONY: bench

@@ -10,6 +10,7 @@ require (
 	github.com/vigil-soc/vigil/services/pager v0.0.0
 	github.com/vigil-soc/vigil/services/processor v0.0.0
 	github.com/vigil-soc/vigil/services/shipper v0.0.0
+	go.yaml.in/yaml/v3 v3.0.5
 )
 
 require (
@@ -52,7 +53,6 @@ require (
 	github.com/xdg-go/stringprep v1.0.4 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
