@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -72,7 +73,7 @@ func (a *Archiver) setReady(err error) {
 // Start waits for Kafka and ClickHouse (retrying with a clear log line),
 // applies pending migrations, creates the topics, and starts consuming.
 func (a *Archiver) Start(ctx context.Context) error {
-	client, err := stream.NewClient(a.cfg.Kafka)
+	client, err := stream.NewClient(a.cfg.Kafka, stream.WithLogger(a.logger))
 	if err != nil {
 		return err
 	}
@@ -153,28 +154,37 @@ func (a *Archiver) Shutdown(ctx context.Context) error {
 
 // pending is what has been read but not yet inserted and committed.
 type pending struct {
-	rows  map[string][][]any         // by table
-	msgs  map[string][]kafka.Message // by table, parallel to rows
-	done  []kafka.Message            // dead-lettered, to commit with the batch
-	count int
-	first time.Time
+	rows map[string][][]any         // by table
+	msgs map[string][]kafka.Message // by table, parallel to rows: positions only
+	done []kafka.Message            // dead-lettered, to commit with the batch
+	// failed is set when a dead letter could not be written: the batch must
+	// not be committed, so its messages are read again.
+	failed bool
+	count  int
+	first  time.Time
 }
 
 func newPending() *pending {
 	return &pending{rows: map[string][][]any{}, msgs: map[string][]kafka.Message{}}
 }
 
+func (p *pending) size() int { return p.count + len(p.done) }
+
 func (a *Archiver) run(ctx context.Context) {
 	defer close(a.done)
 	p := newPending()
 	for {
 		wait := a.cfg.Archiver.FlushInterval
-		if p.count > 0 {
+		if p.size() > 0 {
 			wait = time.Until(p.first.Add(a.cfg.Archiver.FlushInterval))
 		}
-		fctx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
-		m, err := a.reader.FetchMessage(fctx)
-		cancel()
+		var m kafka.Message
+		err := context.DeadlineExceeded
+		if wait > 0 {
+			fctx, cancel := context.WithTimeout(ctx, wait)
+			m, err = a.reader.FetchMessage(fctx)
+			cancel()
+		}
 		switch {
 		case ctx.Err() != nil:
 			a.mu.Lock()
@@ -185,9 +195,7 @@ func (a *Archiver) run(ctx context.Context) {
 			}
 			return
 		case errors.Is(err, context.DeadlineExceeded):
-			if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
-				a.logger.Error("flush failed", "err", err)
-			}
+			a.flushOrLog(ctx, p)
 			continue
 		case err != nil:
 			a.logger.Warn("fetch failed, retrying", "err", err)
@@ -196,18 +204,23 @@ func (a *Archiver) run(ctx context.Context) {
 			continue
 		}
 		a.add(ctx, p, m)
-		if p.count >= a.cfg.Archiver.BatchRows {
-			if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
-				a.logger.Error("flush failed", "err", err)
-			}
+		if p.size() >= a.cfg.Archiver.BatchRows {
+			a.flushOrLog(ctx, p)
 		}
 	}
 }
 
+func (a *Archiver) flushOrLog(ctx context.Context, p *pending) {
+	if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
+		a.logger.Error("flush failed", "err", err)
+	}
+}
+
 func (a *Archiver) add(ctx context.Context, p *pending, m kafka.Message) {
-	if p.count == 0 && len(p.done) == 0 {
+	if p.size() == 0 {
 		p.first = time.Now()
 	}
+	pos := kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
 	t, ok := a.tables[m.Topic]
 	if !ok {
 		a.deadLetter(ctx, p, m, "no table for topic "+m.Topic)
@@ -219,18 +232,22 @@ func (a *Archiver) add(ctx context.Context, p *pending, m kafka.Message) {
 		return
 	}
 	p.rows[t.name] = append(p.rows[t.name], row)
-	p.msgs[t.name] = append(p.msgs[t.name], m)
+	p.msgs[t.name] = append(p.msgs[t.name], pos)
 	p.count++
 	a.metrics.pending.Set(float64(p.count))
 }
 
-// deadLetter publishes m to the DLQ (retrying until it is acknowledged) and
-// marks it for commit with the current batch.
+// deadLetter publishes m to the DLQ, retrying until it is acknowledged, and
+// marks it for commit with the current batch. If ctx ends first, the batch
+// is marked failed so that nothing of it is committed.
 func (a *Archiver) deadLetter(ctx context.Context, p *pending, m kafka.Message, reason string) {
-	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
 	dl := stream.DeadLetter(m, "archiver", reason)
-	a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) })
-	p.done = append(p.done, m)
+	if !a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) }) {
+		p.failed = true
+		return
+	}
+	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
+	p.done = append(p.done, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 }
 
 // flush inserts every pending table, retrying with backoff until it
@@ -238,27 +255,23 @@ func (a *Archiver) deadLetter(ctx context.Context, p *pending, m kafka.Message, 
 // inserts hold. It returns an error only when ctx ended first; nothing is
 // committed then, so the messages are read again.
 func (a *Archiver) flush(ctx context.Context, p *pending) error {
-	if p.count == 0 && len(p.done) == 0 {
+	if p.size() == 0 {
 		return nil
 	}
 	var commit []kafka.Message
-	for name, rows := range p.rows {
-		msgs := p.msgs[name]
-		ok := a.retry(ctx, "insert into "+name, func(ctx context.Context) error {
-			bad, err := a.insert(ctx, name, rows)
-			if err != nil {
+	for _, name := range []string{eventsTable.name, scoresTable.name, alertsTable.name} {
+		rows, msgs := p.rows[name], p.msgs[name]
+		for len(rows) > 0 {
+			n := chunk(rows, byName[name].tsCol)
+			if err := a.insertChunk(ctx, p, name, rows[:n], msgs[:n]); err != nil {
 				return err
 			}
-			// Rows ClickHouse's driver refused to encode are permanent failures.
-			for i := range bad {
-				a.deadLetter(ctx, p, msgs[bad[i]], "insert: row rejected")
-			}
-			return nil
-		})
-		if !ok {
-			return fmt.Errorf("insert into %s: %w", name, ctx.Err())
+			commit = append(commit, msgs[:n]...)
+			rows, msgs = rows[n:], msgs[n:]
 		}
-		commit = append(commit, msgs...)
+	}
+	if p.failed {
+		return fmt.Errorf("dead-letter write did not complete: %w", ctx.Err())
 	}
 	commit = append(commit, p.done...)
 	if !a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.reader.CommitMessages(ctx, commit...) }) {
@@ -269,37 +282,75 @@ func (a *Archiver) flush(ctx context.Context, p *pending) error {
 	return nil
 }
 
-// insert writes rows into table in one batch. It returns the indexes of rows
-// the driver refused to append (they are not inserted) and the error of the
-// insert itself, which is worth retrying.
-func (a *Archiver) insert(ctx context.Context, name string, rows [][]any) ([]int, error) {
-	t := a.tableByName(name)
+// maxPartitionsPerInsert keeps one insert within ClickHouse's
+// max_partitions_per_insert_block (100 by default on current servers):
+// tables are partitioned by day, so a chunk spans at most this many days.
+const maxPartitionsPerInsert = 100
+
+// chunk returns how many leading rows span at most maxPartitionsPerInsert
+// days of the timestamp in column tsCol.
+func chunk(rows [][]any, tsCol int) int {
+	days := map[int64]bool{}
+	for i, r := range rows {
+		ts, _ := r[tsCol].(time.Time)
+		d := ts.Unix() / 86400
+		if !days[d] && len(days) == maxPartitionsPerInsert {
+			return i
+		}
+		days[d] = true
+	}
+	return len(rows)
+}
+
+// insertChunk inserts rows, retrying with backoff while the insert fails.
+// A row the driver refuses to encode can never be inserted: it goes to the
+// dead-letter topic and the rest are inserted without it.
+func (a *Archiver) insertChunk(ctx context.Context, p *pending, name string, rows [][]any, msgs []kafka.Message) error {
+	rows, msgs = slices.Clone(rows), slices.Clone(msgs)
+	for {
+		var bad int
+		ok := a.retry(ctx, "insert into "+name, func(ctx context.Context) error {
+			var err error
+			bad, err = a.insert(ctx, name, rows)
+			return err
+		})
+		if !ok {
+			return fmt.Errorf("insert into %s: %w", name, ctx.Err())
+		}
+		if bad < 0 {
+			return nil
+		}
+		a.deadLetter(ctx, p, msgs[bad], "insert: row rejected by the driver")
+		rows, msgs = slices.Delete(rows, bad, bad+1), slices.Delete(msgs, bad, bad+1)
+		if len(rows) == 0 {
+			return nil
+		}
+	}
+}
+
+// insert writes rows into table in one batch. It returns the index of a row
+// the driver refused to append (nothing is inserted then; the batch must be
+// built again without it), or -1 and the error of the insert, which is
+// worth retrying.
+func (a *Archiver) insert(ctx context.Context, name string, rows [][]any) (int, error) {
+	t := byName[name]
 	start := time.Now()
 	batch, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
 	if err != nil {
-		return nil, fmt.Errorf("prepare insert into %s: %w", t.name, err)
+		return -1, fmt.Errorf("prepare insert into %s: %w", t.name, err)
 	}
-	var bad []int
 	for i, r := range rows {
 		if err := batch.Append(r...); err != nil {
-			bad = append(bad, i)
+			_ = batch.Abort()
+			return i, nil
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return nil, fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
+		return -1, fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
 	}
-	a.metrics.inserted.WithLabelValues(t.name).Add(float64(len(rows) - len(bad)))
+	a.metrics.inserted.WithLabelValues(t.name).Add(float64(len(rows)))
 	a.metrics.insertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
-	return bad, nil
-}
-
-func (a *Archiver) tableByName(name string) table {
-	for _, t := range a.tables {
-		if t.name == name {
-			return t
-		}
-	}
-	panic("archiver: unknown table " + name)
+	return -1, nil
 }
 
 // retry calls f until it succeeds or ctx ends, backing off between tries.
