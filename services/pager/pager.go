@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -50,7 +51,7 @@ func NewWithOutput(deps service.Deps, out io.Writer) *Pager {
 
 // Start waits for Kafka and starts consuming alerts.
 func (p *Pager) Start(ctx context.Context) error {
-	client, err := stream.NewClient(p.cfg.Kafka)
+	client, err := stream.NewClient(p.cfg.Kafka, stream.WithLogger(p.logger))
 	if err != nil {
 		return err
 	}
@@ -114,23 +115,35 @@ func (p *Pager) run(ctx context.Context) {
 			continue
 		}
 		var a alert.Alert
+		var line string
 		if err := json.Unmarshal(m.Value, &a); err != nil || a.DedupKey == "" {
 			p.metrics.invalid.Inc()
-			fmt.Fprintf(p.out, "ALERT (undecodable, partition %d offset %d): %q\n", m.Partition, m.Offset, m.Value)
+			line = fmt.Sprintf("ALERT (undecodable, partition %d offset %d): %q", m.Partition, m.Offset, m.Value)
 		} else {
-			fmt.Fprintln(p.out, Format(a))
+			line = Format(a)
 			p.metrics.printed.WithLabelValues(a.Severity).Inc()
 		}
-		if err := p.reader.CommitMessages(ctx, m); err != nil && ctx.Err() == nil {
+		if _, err := fmt.Fprintln(p.out, line); err != nil {
+			// Not delivered: not committed, so it is delivered again later.
+			p.logger.Error("writing an alert failed; stopping so that it is delivered again", "err", err)
+			return
+		}
+		// The alert is out: commit it even if shutdown has begun meanwhile.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		err = p.reader.CommitMessages(cctx, m)
+		cancel()
+		if err != nil {
 			p.logger.Warn("commit failed; the alert may be printed again", "err", err)
 		}
 	}
 }
 
-// Format renders an alert as one line for a terminal or a log.
+// Format renders an alert as one line for a terminal or a log; line breaks
+// in its text are escaped.
 func Format(a alert.Alert) string {
-	return fmt.Sprintf("ALERT %s [%s] %s score=%.6f first_seen=%s key=%s",
+	line := fmt.Sprintf("ALERT %s [%s] %s score=%.6f first_seen=%s key=%s",
 		a.Status, a.Severity, a.Summary, a.AnomalyScore, a.FirstSeen.UTC().Format(time.RFC3339), a.DedupKey)
+	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(line)
 }
 
 type metrics struct {
