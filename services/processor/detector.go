@@ -34,6 +34,10 @@ const (
 // fails.
 var populationPrior = ewma{Mean: 1, Var: 4}
 
+// maxClockSkew is how far ahead of this machine's clock an event may be
+// dated and still count.
+const maxClockSkew = 10 * time.Minute
+
 // learnGuard is the anomaly score from which a window is learned from only
 // slowly (see close).
 const learnGuard = 0.99
@@ -78,7 +82,7 @@ type partition struct {
 
 // Stats counts what the detector did, for metrics.
 type Stats struct {
-	Counted, Ignored, Late, Overflow uint64
+	Counted, Ignored, Late, Future, Overflow uint64
 }
 
 type entityKey struct{ tenant, ip string }
@@ -91,7 +95,6 @@ type entity struct {
 type incident struct {
 	firstSeen  time.Time
 	lastWindow time.Time // start of the newest anomalous window
-	quiet      int
 	count      int
 }
 
@@ -148,6 +151,12 @@ func (d *Detector) Observe(e *event.Event, pos Position, now time.Time) bool {
 		d.parts[pos.Partition] = part
 	}
 	ts := e.Timestamp
+	if ts.After(now.Add(maxClockSkew)) {
+		// A clock far ahead would hold the partition's windows open (and
+		// its offsets uncommitted) until that time: not counted.
+		d.stats.Future++
+		return false
+	}
 	start := ts.Truncate(d.cfg.Window)
 	if !start.Add(d.cfg.Window).After(part.closedTo) {
 		d.stats.Late++
@@ -253,6 +262,14 @@ func (d *Detector) advance(part *partition, now time.Time, out *Output) {
 	}
 	if end := watermark.Truncate(d.cfg.Window); end.After(part.closedTo) {
 		part.closedTo = end
+	}
+	// An incident resolves once ResolveWindows windows after its last
+	// anomalous one have closed, whether or not its IP was seen in them.
+	quiet := time.Duration(d.cfg.ResolveWindows+1) * d.cfg.Window
+	for k, inc := range part.open {
+		if !part.closedTo.Before(inc.lastWindow.Add(quiet)) {
+			delete(part.open, k)
+		}
 	}
 }
 
@@ -437,28 +454,16 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 		}
 		learn(&d.pop)
 
-		inc := part.open[k]
-		switch {
-		case anomalous && inc == nil:
+		if !anomalous {
+			continue
+		}
+		if inc := part.open[k]; inc == nil {
 			inc = &incident{firstSeen: w.start, lastWindow: w.start, count: 1}
 			part.open[k] = inc
 			out.Alerts = append(out.Alerts, d.alert(k, inc, s))
-		case anomalous:
-			if inc.lastWindow != w.start { // an early alert already counted this window
-				inc.count++
-			}
-			inc.lastWindow, inc.quiet = w.start, 0
-		case inc != nil && inc.lastWindow != w.start:
-			inc.quiet++
-		}
-	}
-	// Open incidents whose IP was silent in this window are quiet too.
-	for k, inc := range part.open {
-		if _, seen := w.counts[k]; !seen && w.start.After(inc.lastWindow) {
-			inc.quiet++
-		}
-		if inc.quiet >= d.cfg.ResolveWindows {
-			delete(part.open, k)
+		} else if inc.lastWindow != w.start { // an early alert may have counted this window
+			inc.count++
+			inc.lastWindow = w.start
 		}
 	}
 }

@@ -71,10 +71,16 @@ type traffic struct {
 }
 
 func (tr traffic) events(seed uint64) []*event.Event {
+	return tr.eventsFrom(t0, seed)
+}
+
+func (tr traffic) eventsAt(start time.Time) []*event.Event { return tr.eventsFrom(start, 0) }
+
+func (tr traffic) eventsFrom(begin time.Time, seed uint64) []*event.Event {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	var out []*event.Event
 	for m := range tr.minutes {
-		start := t0.Add(time.Duration(m) * time.Minute)
+		start := begin.Add(time.Duration(m) * time.Minute)
 		for i := range tr.background {
 			rate := 0.5 + float64(i%8) // 0.5 .. 7.5 failures a minute
 			n := poisson(rng, rate)
@@ -201,4 +207,25 @@ func TestEntityCap(t *testing.T) {
 
 func sortByTime(evs []*event.Event) {
 	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Timestamp.Compare(b.Timestamp) })
+}
+
+func TestFutureEventsAreNotCounted(t *testing.T) {
+	d := NewDetector(config.Default().Processor.BruteForce)
+	now := time.Now()
+	require.False(t, d.Observe(failure("192.0.2.1", now.Add(50*365*24*time.Hour)), Position{0, 0}, now))
+	require.Equal(t, uint64(1), d.Stats().Future)
+	require.Empty(t, d.LowWater(), "a far-future event holds back no offset")
+	require.True(t, d.Observe(failure("192.0.2.1", now), Position{0, 1}, now))
+}
+
+// An incident resolves after resolve_windows windows without anomaly even
+// when its partition sees nothing else, so a later burst pages again.
+func TestIncidentResolvesInQuietPartition(t *testing.T) {
+	d := NewDetector(config.Default().Processor.BruteForce)
+	burst := func(at time.Time) []*event.Event {
+		return traffic{minutes: 1, burstIP: "203.0.113.7", burstAt: 0, burstSize: 200}.eventsAt(at)
+	}
+	evs := append(burst(t0), burst(t0.Add(3*time.Hour))...)
+	out := run(t, d, evs)
+	require.Len(t, out.Alerts, 2, "one incident per burst")
 }

@@ -32,12 +32,15 @@ type Processor struct {
 	reader *kafka.Reader
 	scores *kafka.Writer
 	alerts *kafka.Writer
-	dlq    *kafka.Writer
 
 	// fetched is, per partition, the offset of the last message read;
 	// committed, the offset committed (the next one to read).
 	fetched   map[int]kafka.Message
 	committed map[int]int64
+	// unpublished is set when scores or alerts of closed windows could not
+	// be published before shutdown: their events must be read again, so
+	// nothing more is committed.
+	unpublished bool
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -68,7 +71,7 @@ func New(deps service.Deps) (*Processor, error) {
 
 // Start waits for Kafka, creates the topics and starts consuming.
 func (p *Processor) Start(ctx context.Context) error {
-	client, err := stream.NewClient(p.cfg.Kafka)
+	client, err := stream.NewClient(p.cfg.Kafka, stream.WithLogger(p.logger))
 	if err != nil {
 		return err
 	}
@@ -79,7 +82,6 @@ func (p *Processor) Start(ctx context.Context) error {
 	k := p.cfg.Kafka
 	if err := client.EnsureTopics(ctx,
 		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
-		stream.Topic{Name: k.Topics.EventsDLQ, Partitions: k.Partitions},
 		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
 		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
 	); err != nil {
@@ -89,9 +91,6 @@ func (p *Processor) Start(ctx context.Context) error {
 		return err
 	}
 	if p.alerts, err = client.NewWriter(k.Topics.Alerts, stream.WriterOptions{}); err != nil {
-		return err
-	}
-	if p.dlq, err = client.NewWriter(k.Topics.EventsDLQ, stream.WriterOptions{}); err != nil {
 		return err
 	}
 	p.reader = client.NewGroupReader(p.cfg.Processor.GroupID, k.Topics.Events)
@@ -119,12 +118,14 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("processor shutdown: %w", ctx.Err())
 		}
-		if err := p.commit(ctx); err != nil {
+		if p.unpublished {
+			p.logger.Warn("scores or alerts were not published before shutdown; their events will be read again")
+		} else if err := p.commit(ctx); err != nil {
 			p.logger.Warn("final commit failed; events will be read again", "err", err)
 		}
 	}
 	var errs []error
-	for _, c := range []interface{ Close() error }{p.reader, p.scores, p.alerts, p.dlq} {
+	for _, c := range []interface{ Close() error }{p.reader, p.scores, p.alerts} {
 		if c != nil && c != (*kafka.Reader)(nil) && c != (*kafka.Writer)(nil) {
 			errs = append(errs, c.Close())
 		}
@@ -151,11 +152,21 @@ func (p *Processor) run(ctx context.Context) {
 			sleep(ctx, time.Second)
 			continue
 		default:
-			p.handle(ctx, m)
+			p.handle(m)
 		}
 		out := p.det.Advance(time.Now())
 		if err := p.publish(ctx, out); err != nil {
-			return // only when ctx ended: nothing past the low-water mark is committed
+			// Only when ctx ended (or an output could not be encoded): the
+			// closed windows are gone from the low-water mark, so commit
+			// nothing more; their events are read again on the next start.
+			p.unpublished = true
+			if ctx.Err() == nil {
+				p.logger.Error("publishing failed; stopping", "err", err)
+				p.mu.Lock()
+				p.ready = err
+				p.mu.Unlock()
+			}
+			return
 		}
 		if time.Since(lastCommit) >= time.Second || len(out.Scores) > 0 {
 			if err := p.commit(ctx); err != nil && ctx.Err() == nil {
@@ -167,13 +178,12 @@ func (p *Processor) run(ctx context.Context) {
 	}
 }
 
-func (p *Processor) handle(ctx context.Context, m kafka.Message) {
+func (p *Processor) handle(m kafka.Message) {
 	p.fetched[m.Partition] = m
 	e, err := event.Decode(m.Value)
 	if err != nil {
+		// The archiver keeps it on the dead-letter topic with the reason.
 		p.metrics.events.WithLabelValues("invalid").Inc()
-		dl := stream.DeadLetter(m, "processor", err.Error())
-		retry(ctx, p.logger, "dead-letter", func(ctx context.Context) error { return p.dlq.WriteMessages(ctx, dl) })
 		return
 	}
 	before := p.det.Stats()
@@ -184,6 +194,8 @@ func (p *Processor) handle(ctx context.Context, m kafka.Message) {
 		p.metrics.events.WithLabelValues("counted").Inc()
 	case after.Late > before.Late:
 		p.metrics.events.WithLabelValues("late").Inc()
+	case after.Future > before.Future:
+		p.metrics.events.WithLabelValues("future").Inc()
 	default:
 		p.metrics.events.WithLabelValues("ignored").Inc()
 	}
@@ -300,7 +312,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_processor_events_total",
-			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, invalid (dead-lettered).",
+			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, future (dated beyond the clock skew allowed), invalid (not an envelope).",
 		}, []string{"result"}),
 		scores:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_scores_total", Help: "Scores published."}),
 		alerts:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_alerts_total", Help: "Alerts published."}),

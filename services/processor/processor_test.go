@@ -51,7 +51,7 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 		values[i], keys[i] = b, []byte(e.SrcIP)
 		windows[e.SrcIP+e.Timestamp.Truncate(time.Minute).String()] = true
 	}
-	// A line that is not an envelope goes to the dead-letter topic.
+	// A message that is not an envelope is skipped, and the rest flows on.
 	values = append(values, []byte(`{"not":"an event"}`))
 	keys = append(keys, []byte("x"))
 	testkit.Topics(t, cfg.Kafka, cfg.Kafka.Topics.Events)
@@ -68,9 +68,8 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 	}, 60*time.Second, 200*time.Millisecond)
 	require.Len(t, testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.Scores), len(windows), "one score per IP and window")
 
-	dlq := testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.EventsDLQ)
-	require.Len(t, dlq, 1)
-	require.Equal(t, `{"not":"an event"}`, string(dlq[0].Value))
+	require.Empty(t, testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.EventsDLQ),
+		"the archiver dead-letters bad envelopes; the processor only counts them")
 
 	var alerts []alert.Alert
 	for _, m := range testkit.ReadAll(t, cfg.Kafka, cfg.Kafka.Topics.Alerts) {
