@@ -26,11 +26,22 @@ type Client struct {
 	tls       *tls.Config
 	mechanism sasl.Mechanism
 	transport *kafka.Transport
+	logger    *slog.Logger
 }
 
+// Option configures a Client.
+type Option func(*Client)
+
+// WithLogger makes readers report what kafka-go logs (group joins,
+// rebalances, failed fetches and commits) at debug level. Default: none.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.logger = l } }
+
 // NewClient checks cfg's TLS and SASL settings and returns a Client.
-func NewClient(cfg config.KafkaConfig) (*Client, error) {
+func NewClient(cfg config.KafkaConfig, opts ...Option) (*Client, error) {
 	c := &Client{cfg: cfg}
+	for _, o := range opts {
+		o(c)
+	}
 	if cfg.TLS.Enabled {
 		t, err := tlsConfig(cfg.TLS)
 		if err != nil {
@@ -137,7 +148,7 @@ func (c *Client) NewWriter(topic string, o WriterOptions) (*kafka.Writer, error)
 		RequiredAcks: kafka.RequireAll,
 		Compression:  codec,
 		BatchSize:    o.BatchSize,
-		BatchBytes:   16 << 20,
+		BatchBytes:   1 << 20, // Kafka's default message.max.bytes, per partition batch
 		BatchTimeout: o.BatchTimeout,
 		WriteTimeout: 30 * time.Second,
 		MaxAttempts:  10,
@@ -166,7 +177,15 @@ func compression(name string) (kafka.Compression, error) {
 // starts at the earliest offset when the group has none, and commits only
 // when CommitMessages is called.
 func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader {
+	var infoLog, errLog kafka.Logger
+	if c.logger != nil {
+		l := c.logger.With("group", groupID)
+		infoLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) })
+		errLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader error: " + fmt.Sprintf(msg, args...)) })
+	}
 	return kafka.NewReader(kafka.ReaderConfig{
+		Logger:                infoLog,
+		ErrorLogger:           errLog,
 		Brokers:               c.cfg.Brokers,
 		GroupID:               groupID,
 		GroupTopics:           topics,
@@ -248,6 +267,9 @@ func (c *Client) ping(ctx context.Context) error {
 		if err != nil {
 			lastErr = err
 			continue
+		}
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl) // the dial context does not bound requests
 		}
 		_, err = conn.Brokers()
 		conn.Close()

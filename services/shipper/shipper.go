@@ -46,10 +46,18 @@ type Shipper struct {
 }
 
 type input struct {
-	format string
-	parser parse.Parser
-	tailer *tail.Tailer
-	last   tail.Stats
+	format  string
+	parser  parse.Parser
+	tailer  *tail.Tailer
+	last    tail.Stats
+	lastErr string
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // New checks the configuration and returns a shipper; Start connects it.
@@ -94,6 +102,7 @@ func (s *Shipper) Start(ctx context.Context) error {
 		return fmt.Errorf("shipper.state_dir: %w", err)
 	}
 	s.store = store
+	firstRun := !store.Exists()
 	cps, err := store.Load()
 	if err != nil {
 		return err
@@ -102,13 +111,13 @@ func (s *Shipper) Start(ctx context.Context) error {
 		fc := s.cfg.Shipper.Files[i]
 		in.tailer = tail.New(tail.Options{
 			Patterns:     fc.Paths,
-			FromStart:    fc.FromStart,
+			FromEnd:      fc.FromEnd && firstRun,
 			MaxLineBytes: s.cfg.Shipper.MaxLineBytes,
 			PartialAfter: partialAfter,
 			CloseAfter:   closeAfter,
 		}, cps)
 	}
-	client, err := stream.NewClient(s.cfg.Kafka)
+	client, err := stream.NewClient(s.cfg.Kafka, stream.WithLogger(s.logger))
 	if err != nil {
 		return err
 	}
@@ -127,7 +136,7 @@ func (s *Shipper) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.stop, s.done, s.pubCancel, s.ready = make(chan struct{}), make(chan struct{}), cancel, nil
 	s.mu.Unlock()
-	go s.run(pubCtx)
+	go s.run(pubCtx, s.stop)
 	s.logger.Info("shipper started", "inputs", len(s.inputs), "checkpoints", len(cps), "host", s.host)
 	return nil
 }
@@ -166,7 +175,7 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (s *Shipper) run(ctx context.Context) {
+func (s *Shipper) run(ctx context.Context, stop <-chan struct{}) {
 	defer close(s.done)
 	t := time.NewTicker(s.cfg.Shipper.PollInterval)
 	defer t.Stop()
@@ -177,14 +186,14 @@ func (s *Shipper) run(ctx context.Context) {
 		}
 		if full {
 			select {
-			case <-s.stop:
+			case <-stop:
 				return
 			default:
 				continue // more is waiting: no pause
 			}
 		}
 		select {
-		case <-s.stop:
+		case <-stop:
 			return
 		case <-t.C:
 		}
@@ -200,7 +209,15 @@ func (s *Shipper) cycle(ctx context.Context) (bool, error) {
 		lines, err := in.tailer.Poll(s.cfg.Shipper.BatchLines, now)
 		if err != nil {
 			s.metrics.readErrors.WithLabelValues(in.format).Inc()
-			s.logger.Warn("reading files", "err", err)
+		}
+		// Log a read problem when it starts or changes, not every poll.
+		if msg := errString(err); msg != in.lastErr {
+			if msg != "" {
+				s.logger.Warn("reading files failed", "format", in.format, "err", msg)
+			} else {
+				s.logger.Info("reading files works again", "format", in.format)
+			}
+			in.lastErr = msg
 		}
 		s.observe(in)
 		if len(lines) == 0 {

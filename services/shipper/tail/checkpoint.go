@@ -38,6 +38,12 @@ func NewStore(dir string) (*Store, error) {
 	return &Store{path: filepath.Join(dir, "checkpoints.json")}, nil
 }
 
+// Exists reports whether checkpoints were ever saved here.
+func (s *Store) Exists() bool {
+	_, err := os.Stat(s.path)
+	return err == nil
+}
+
 // Load returns the saved checkpoints; none when nothing was saved yet.
 func (s *Store) Load() ([]Checkpoint, error) {
 	b, err := os.ReadFile(s.path)

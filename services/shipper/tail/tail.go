@@ -18,10 +18,10 @@ import (
 type Options struct {
 	// Patterns are glob patterns; files that appear later are picked up.
 	Patterns []string
-	// FromStart reads files found by the first scan from their first byte;
-	// otherwise from their end. Files that appear later, and files with a
+	// FromEnd starts files found by the first scan at their end instead of
+	// their first byte. Files that appear later, and files with a
 	// checkpoint, are unaffected.
-	FromStart bool
+	FromEnd bool
 	// MaxLineBytes truncates longer lines; the rest of such a line is
 	// skipped and the line is flagged Truncated.
 	MaxLineBytes int
@@ -253,7 +253,7 @@ func (t *Tailer) track(path string, first bool, now time.Time) error {
 			f.Close()
 			return fmt.Errorf("fingerprint %s: %w", path, err)
 		}
-		if first && !t.opts.FromStart {
+		if first && t.opts.FromEnd {
 			start = size
 		}
 	}
@@ -279,11 +279,20 @@ func (t *Tailer) read(fl *file, max int, now time.Time) ([]Line, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fi.Size() < fl.readPos {
-		// Truncated in place (copytruncate): start again from the top.
+	same, err := t.sameContent(fl, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() < fl.readPos || !same {
+		// Truncated in place (copytruncate), possibly already written
+		// again past where we were: start again from the top.
 		t.stats.Truncations++
 		fl.readPos, fl.pending, fl.committed = 0, 0, 0
 		fl.buf, fl.skipping, fl.head = fl.buf[:0], false, nil
+		fl.fpLen = int(min(fi.Size(), fingerprintMax))
+		if fl.fp, err = fingerprint(fl.f, fl.fpLen); err != nil {
+			return nil, err
+		}
 	}
 	var lines []Line
 	for len(lines) < max {
@@ -323,6 +332,30 @@ func (t *Tailer) read(fl *file, max int, now time.Time) ([]Line, error) {
 		fl.buf = fl.buf[:0]
 	}
 	return lines, nil
+}
+
+// sameContent reports whether the file still starts with the bytes its
+// fingerprint was taken of. While the file is shorter than fingerprintMax,
+// the fingerprint grows with it, so that a file first seen empty or short
+// is still recognised, and told apart from another, later.
+func (t *Tailer) sameContent(fl *file, size int64) (bool, error) {
+	n := int(min(size, fingerprintMax))
+	if n < fl.fpLen {
+		return false, nil
+	}
+	b := make([]byte, n)
+	if _, err := fl.f.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
+		return false, err
+	}
+	sum := sha256.Sum256(b[:fl.fpLen])
+	if hex.EncodeToString(sum[:]) != fl.fp {
+		return false, nil
+	}
+	if n > fl.fpLen {
+		sum = sha256.Sum256(b)
+		fl.fp, fl.fpLen = hex.EncodeToString(sum[:]), n
+	}
+	return true, nil
 }
 
 // split hands out the complete lines in fl.buf.

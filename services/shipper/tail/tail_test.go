@@ -14,7 +14,7 @@ import (
 func opts(dir string) Options {
 	return Options{
 		Patterns:     []string{filepath.Join(dir, "*.log")},
-		FromStart:    true,
+		FromEnd:      false,
 		MaxLineBytes: 32,
 		PartialAfter: time.Second,
 		CloseAfter:   time.Second,
@@ -121,7 +121,7 @@ func TestFromEndSkipsExistingContent(t *testing.T) {
 	path := filepath.Join(dir, "a.log")
 	write(t, path, "old\n")
 	o := opts(dir)
-	o.FromStart = false
+	o.FromEnd = true
 	tl := New(o, nil)
 	defer tl.Close()
 	require.Empty(t, poll(t, tl, time.Now()))
@@ -209,4 +209,39 @@ func TestStoreRoundTrip(t *testing.T) {
 	got, err := s.Load()
 	require.NoError(t, err)
 	require.Equal(t, want, got)
+}
+
+// A file truncated and written again past where it was read, between two
+// polls, is read again from its start.
+func TestTruncateAndRegrowBetweenPolls(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	write(t, path, "old-1\nold-2\n")
+	tl := New(opts(dir), nil)
+	defer tl.Close()
+	require.Equal(t, []string{"old-1", "old-2"}, poll(t, tl, time.Now()))
+	require.NoError(t, os.WriteFile(path, []byte("new-line-1\nnew-line-2\nnew-line-3\n"), 0o640))
+	require.Equal(t, []string{"new-line-1", "new-line-2", "new-line-3"}, poll(t, tl, time.Now()))
+}
+
+// A file first seen empty is still told apart from another file that later
+// takes its inode: the fingerprint grows with the file.
+func TestFingerprintGrowsFromEmpty(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	write(t, path, "")
+	tl := New(opts(dir), nil)
+	require.Empty(t, poll(t, tl, time.Now()))
+	write(t, path, "first content\n")
+	require.Equal(t, []string{"first content"}, poll(t, tl, time.Now()))
+	cps := tl.Checkpoints()
+	tl.Close()
+	require.Len(t, cps, 1)
+	require.Equal(t, len("first content\n"), cps[0].FingerprintLen)
+
+	// Same inode, other content: the checkpoint does not apply.
+	require.NoError(t, os.WriteFile(path, []byte("A\nB\n"), 0o640))
+	tl = New(opts(dir), cps)
+	defer tl.Close()
+	require.Equal(t, []string{"A", "B"}, poll(t, tl, time.Now()))
 }
