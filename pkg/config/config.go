@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"path/filepath"
 	"time"
 )
 
@@ -162,9 +163,11 @@ type FileInput struct {
 	// Format is auto, sshd, json or raw. auto tries json, then sshd, and
 	// keeps anything else as a raw event. Default auto.
 	Format string `mapstructure:"format" yaml:"format"`
-	// FromStart reads files found at start-up from their first byte instead
-	// of their end. Default true.
-	FromStart bool `mapstructure:"from_start" yaml:"from_start"`
+	// FromEnd starts files found when the shipper first runs (it has no
+	// checkpoints yet) at their end instead of their first byte, to skip
+	// old history. Files that appear later are always read from their
+	// first byte. Default false.
+	FromEnd bool `mapstructure:"from_end" yaml:"from_end"`
 }
 
 // ProcessorConfig configures the processor.
@@ -263,9 +266,8 @@ func Default() Config {
 		Broker: BrokerConfig{Listen: "127.0.0.1:9092", DataDir: "var/broker", SyncWrites: true},
 		Shipper: ShipperConfig{
 			Files: []FileInput{{
-				Paths:     []string{"/var/log/auth.log", "/var/log/secure", "var/inbox/*"},
-				Format:    "auto",
-				FromStart: true,
+				Paths:  []string{"/var/log/auth.log", "/var/log/secure", "var/inbox/*"},
+				Format: "auto",
 			}},
 			StateDir:     "var/shipper",
 			PollInterval: 250 * time.Millisecond,
@@ -320,6 +322,17 @@ func (c *Config) Validate() error {
 	v.nonEmpty("kafka.topics.events_dlq", k.Topics.EventsDLQ)
 	v.nonEmpty("kafka.topics.scores", k.Topics.Scores)
 	v.nonEmpty("kafka.topics.alerts", k.Topics.Alerts)
+	seen := map[string]string{}
+	for key, name := range map[string]string{
+		"kafka.topics.events": k.Topics.Events, "kafka.topics.events_dlq": k.Topics.EventsDLQ,
+		"kafka.topics.scores": k.Topics.Scores, "kafka.topics.alerts": k.Topics.Alerts,
+	} {
+		if other, dup := seen[name]; dup && name != "" {
+			first, second := min(key, other), max(key, other)
+			v.add(second, fmt.Sprintf("%q is also %s; every topic needs its own name", name, first))
+		}
+		seen[name] = key
+	}
 	v.positive("kafka.partitions", float64(k.Partitions))
 	v.positive("kafka.replication_factor", float64(k.ReplicationFactor))
 	v.oneOf("kafka.compression", k.Compression, "none", "gzip", "snappy", "lz4", "zstd")
@@ -358,12 +371,20 @@ func (c *Config) Validate() error {
 			v.add(key+".paths", "must list at least one glob")
 		}
 		v.oneOf(key+".format", f.Format, "auto", "sshd", "json", "raw")
+		for _, p := range f.Paths {
+			if _, err := filepath.Match(p, ""); err != nil {
+				v.add(key+".paths", fmt.Sprintf("%q is not a valid glob: %v", p, err))
+			}
+		}
 	}
 	v.nonEmpty("shipper.state_dir", s.StateDir)
 	v.positive("shipper.poll_interval", float64(s.PollInterval))
-	v.positive("shipper.batch_lines", float64(s.BatchLines))
-	if s.MaxLineBytes < 256 {
-		v.add("shipper.max_line_bytes", fmt.Sprintf("must be at least 256, got %d", s.MaxLineBytes))
+	if s.BatchLines < 1 || s.BatchLines > 100_000 {
+		v.add("shipper.batch_lines", fmt.Sprintf("must be from 1 to 100000, got %d", s.BatchLines))
+	}
+	// An event holds its line (and more); it must fit in one Kafka message.
+	if s.MaxLineBytes < 256 || s.MaxLineBytes > 256<<10 {
+		v.add("shipper.max_line_bytes", fmt.Sprintf("must be from 256 to 262144, got %d", s.MaxLineBytes))
 	}
 
 	p := c.Processor

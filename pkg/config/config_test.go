@@ -25,7 +25,7 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, "acme", c.Tenant)
 	require.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, c.Kafka.Brokers)
 	require.Equal(t, Secret("hunter2"), c.Kafka.SASL.Password)
-	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw"}}, c.Shipper.Files)
+	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw", FromEnd: true}}, c.Shipper.Files)
 	// Keys the file does not name keep their defaults.
 	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
 }
@@ -42,6 +42,10 @@ func TestLoadRejects(t *testing.T) {
 		{"--set without =", Source{Set: []string{"tenant"}}, []string{"key=value"}},
 		{"bad env value", Source{Environ: []string{"VIGIL_ARCHIVER_BATCH_ROWS=0"}}, []string{"archiver.batch_rows"}},
 		{"unparseable duration", Source{Set: []string{"shipper.poll_interval=soon"}}, []string{"poll_interval"}},
+		{"two topics with one name", Source{Set: []string{"kafka.topics.events_dlq=vigil.events"}}, []string{"kafka.topics.events_dlq", "own name"}},
+		{"bad glob", Source{File: "testdata/bad_glob.yaml"}, []string{"shipper.files[0].paths", "not a valid glob"}},
+		{"line limit too large", Source{Set: []string{"shipper.max_line_bytes=100000000"}}, []string{"shipper.max_line_bytes"}},
+		{"misspelled key in a list item", Source{File: "testdata/misspelled_in_list.yaml"}, []string{"pathz"}},
 		{"missing file", Source{File: "testdata/nope.yaml"}, []string{"nope.yaml"}},
 	}
 	for _, tt := range tests {

@@ -42,7 +42,7 @@ func startStack(t testing.TB, defaults bool) *stack {
 	dir := t.TempDir()
 	inbox := filepath.Join(dir, "inbox")
 	require.NoError(t, os.MkdirAll(inbox, 0o750))
-	cfg.Shipper.Files = []config.FileInput{{Paths: []string{filepath.Join(inbox, "*")}, Format: "auto", FromStart: true}}
+	cfg.Shipper.Files = []config.FileInput{{Paths: []string{filepath.Join(inbox, "*")}, Format: "auto"}}
 	cfg.Shipper.StateDir = filepath.Join(dir, "shipper")
 	cfg.Shipper.Host = "e2e-host"
 	if !defaults {
