@@ -1,0 +1,201 @@
+package vigil
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/store"
+	"github.com/vigil-soc/vigil/pkg/testkit"
+)
+
+var (
+	buildOnce sync.Once
+	vigilBin  string
+	buildErr  error
+)
+
+// binary builds the vigil command once per test run.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "vigil-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		vigilBin = filepath.Join(dir, "vigil")
+		out, err := exec.Command("go", "build", "-o", vigilBin, "./cmd/vigil").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return vigilBin
+}
+
+// proc is one service running as its own process.
+type proc struct {
+	t    testing.TB
+	args []string
+	log  string
+	cmd  *exec.Cmd
+}
+
+func startProc(t testing.TB, logDir, name string, args ...string) *proc {
+	p := &proc{t: t, args: args, log: filepath.Join(logDir, name+".log")}
+	p.start()
+	t.Cleanup(func() { p.stop() })
+	return p
+}
+
+func (p *proc) start() {
+	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	require.NoError(p.t, err)
+	defer f.Close()
+	p.cmd = exec.Command(binary(p.t), p.args...)
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	require.NoError(p.t, p.cmd.Start())
+}
+
+// kill9 kills the process with SIGKILL: no shutdown, no flush.
+func (p *proc) kill9() {
+	require.NoError(p.t, p.cmd.Process.Kill())
+	_ = p.cmd.Wait()
+}
+
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// Every service runs as its own process; the shipper and the archiver are
+// each killed with SIGKILL mid-stream and started again: every line ends up
+// in ClickHouse exactly once as queries see it.
+func TestProcessesSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	ch := testkit.ClickHouse(t)
+	dir := t.TempDir()
+	inbox := filepath.Join(dir, "inbox")
+	require.NoError(t, os.MkdirAll(inbox, 0o750))
+	brokerAddr := testkit.FreeAddr(t)
+	cfgFile := filepath.Join(dir, "vigil.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
+log: {level: debug}
+telemetry: {listen: ""}
+kafka: {brokers: [%s]}
+clickhouse: {addr: [%s], database: %s, local: false}
+broker: {listen: %s, data_dir: %s}
+shipper:
+  files:
+    - paths: [%s/*]
+      format: auto
+  state_dir: %s
+  poll_interval: 50ms
+  batch_lines: 500
+archiver: {flush_interval: 200ms, batch_rows: 2000}
+`, brokerAddr, ch.Addr[0], ch.Database, brokerAddr, filepath.Join(dir, "broker"), inbox, filepath.Join(dir, "shipper"))), 0o600))
+
+	startProc(t, dir, "broker", "broker", "-c", cfgFile)
+	archiver := startProc(t, dir, "archiver", "archiver", "-c", cfgFile)
+	shipper := startProc(t, dir, "shipper", "shipper", "-c", cfgFile)
+	s := &stack{cfg: defaultsWith(ch)}
+
+	const total = 20_000
+	lines := authLog(total, "", 9)
+	path := filepath.Join(inbox, "auth.log")
+	// Lines arrive in chunks; right after some chunks, while the new lines
+	// are in flight, the shipper or the archiver is killed and restarted.
+	for i := 0; i < total; i += 1000 {
+		appendLines(t, path, lines[i:i+1000])
+		time.Sleep(100 * time.Millisecond) // pace the writer like a live log
+		switch i / 1000 {
+		case 3, 9, 15:
+			shipper.kill9()
+			shipper.start()
+		case 6, 12, 18:
+			archiver.kill9()
+			archiver.start()
+		default:
+			continue
+		}
+		// The restarted process catches up with every line written so far
+		// before the next kill.
+		written := uint64(i + 1000)
+		require.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events FINAL") >= written },
+			time.Minute, 20*time.Millisecond, "not caught up after a restart at line %d", i)
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for s.count(t, "SELECT count() FROM events FINAL") < total && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := s.count(t, "SELECT count() FROM events FINAL"); got != total {
+		kcfg := config.Default().Kafka
+		kcfg.Brokers = []string{brokerAddr}
+		cl := &kafka.Client{Addr: kafka.TCP(brokerAddr)}
+		dg, err := cl.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{"vigil-archiver"}})
+		t.Logf("group: %+v err=%v", dg, err)
+		t.Fatalf("%d of %d lines in ClickHouse, %d events on Kafka; logs:\n%s", got, total,
+			len(testkit.ReadAll(t, kcfg, kcfg.Topics.Events)), tailLogs(dir))
+	}
+	require.Equal(t, uint64(total), s.count(t, "SELECT uniqExact(id) FROM events"))
+	t.Logf("rows stored before merges: %d (copies from redelivery collapse under FINAL)", s.count(t, "SELECT count() FROM events"))
+	// Every line is there as often as it was written.
+	want := map[string]uint64{}
+	for _, l := range lines {
+		want[l]++
+	}
+	conn, err := store.Open(ch)
+	require.NoError(t, err)
+	defer conn.Close()
+	rows, err := conn.Query(context.Background(), "SELECT message, count() FROM events FINAL GROUP BY message")
+	require.NoError(t, err)
+	got := map[string]uint64{}
+	for rows.Next() {
+		var m string
+		var n uint64
+		require.NoError(t, rows.Scan(&m, &n))
+		got[m] = n
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, want, got)
+}
+
+func tailLogs(dir string) string {
+	var b strings.Builder
+	for _, n := range []string{"broker", "shipper", "archiver"} {
+		data, _ := os.ReadFile(filepath.Join(dir, n+".log"))
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		fmt.Fprintf(&b, "== %s\n%s\n", n, strings.Join(lines[max(0, len(lines)-30):], "\n"))
+	}
+	return b.String()
+}
+
+func defaultsWith(ch config.ClickHouseConfig) config.Config {
+	c := config.Default()
+	c.ClickHouse = ch
+	return c
+}
