@@ -111,11 +111,11 @@ func Run(ctx context.Context, logger *slog.Logger, comps ...Named) error {
 	started := 0
 	var startErr error
 	for _, c := range comps {
+		started++ // a failed Start may have acquired something; Shutdown releases it
 		if err := c.Start(ctx); err != nil {
 			startErr = fmt.Errorf("start %s: %w", c.Name, err)
 			break
 		}
-		started++
 	}
 	if startErr == nil {
 		logger.Info("started", "components", len(comps))

@@ -140,8 +140,8 @@ func TestRunStartFailureStopsStartedComponents(t *testing.T) {
 	require.Error(t, err)
 	require.ErrorIs(t, err, boom)
 	require.Contains(t, err.Error(), "start kafka-writer: broker unreachable", "the error names the component")
-	require.Equal(t, []string{"start a", "start b", "start kafka-writer", "shutdown b", "shutdown a"}, j.get(),
-		"the failed component and the ones after it are neither started nor shut down")
+	require.Equal(t, []string{"start a", "start b", "start kafka-writer", "shutdown kafka-writer", "shutdown b", "shutdown a"}, j.get(),
+		"the failed component is shut down (releasing what its Start acquired); the ones after it are not started")
 }
 
 func TestRunFirstComponentFails(t *testing.T) {
@@ -150,7 +150,7 @@ func TestRunFirstComponentFails(t *testing.T) {
 	a.startErr = errors.New("no")
 	err := wait(t, runAsync(context.Background(), t, named(a, b)))
 	require.EqualError(t, err, "start a: no")
-	require.Equal(t, []string{"start a"}, j.get())
+	require.Equal(t, []string{"start a", "shutdown a"}, j.get())
 }
 
 func TestRunReportsShutdownErrors(t *testing.T) {

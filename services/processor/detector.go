@@ -129,11 +129,15 @@ func Relevant(e *event.Event) bool {
 	return e.Category == event.CategoryAuthentication && e.Outcome == event.OutcomeFailure && e.SrcIP != ""
 }
 
+// maxRepeat caps what one repeated line counts for: the count is
+// attacker-controlled text.
+const maxRepeat = 10_000
+
 // weight is how many failures e stands for: a syslog "message repeated N
 // times" line stands for N.
 func weight(e *event.Event) float64 {
 	if n, err := strconv.Atoi(e.Attrs["vigil.repeat"]); err == nil && n > 1 {
-		return float64(n)
+		return float64(min(n, maxRepeat))
 	}
 	return 1
 }

@@ -93,6 +93,7 @@ type Tailer struct {
 	files    map[fileKey]*file
 	restored map[fileKey]Checkpoint
 	scanned  bool
+	turn     int // which file the next poll starts at
 	stats    Stats
 	out      []byte // backing store for Poll's lines
 }
@@ -119,6 +120,12 @@ func (t *Tailer) Poll(max int, now time.Time) ([]Line, error) {
 		keys = append(keys, k)
 	}
 	sort.Slice(keys, func(i, j int) bool { return t.files[keys[i]].path < t.files[keys[j]].path })
+	// Start each poll at the next file, so one file with a backlog of more
+	// than max lines cannot starve the others.
+	if len(keys) > 0 {
+		t.turn = (t.turn + 1) % len(keys)
+		keys = append(keys[t.turn:], keys[:t.turn]...)
+	}
 	for _, k := range keys {
 		if len(lines) >= max {
 			break
