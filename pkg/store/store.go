@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 )
 
@@ -47,20 +49,16 @@ func WaitReady(ctx context.Context, cfg config.ClickHouseConfig, logger *slog.Lo
 		return err
 	}
 	defer conn.Close()
-	backoff := 250 * time.Millisecond
-	for {
-		pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
-		err := conn.Ping(pctx)
-		cancel()
-		if err == nil {
-			return nil
-		}
-		logger.Warn("clickhouse not reachable yet, retrying", "addr", cfg.Addr, "err", err.Error(), "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("clickhouse at %v not reachable: %w", cfg.Addr, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	var last error
+	if backoff.Retry(ctx, backoff.Policy{Initial: 250 * time.Millisecond, Max: 5 * time.Second}, logger,
+		"connect to clickhouse at "+strings.Join(cfg.Addr, ","),
+		func(ctx context.Context) error {
+			pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
+			defer cancel()
+			last = conn.Ping(pctx)
+			return last
+		}) {
+		return nil
 	}
+	return fmt.Errorf("clickhouse at %v not reachable: %w", cfg.Addr, last)
 }

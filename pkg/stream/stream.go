@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -17,6 +18,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 )
 
@@ -242,21 +244,16 @@ func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
 // WaitReady blocks until a broker answers a metadata request, logging a
 // clear line (not a stack trace) each time it retries.
 func (c *Client) WaitReady(ctx context.Context, logger *slog.Logger) error {
-	backoff := 250 * time.Millisecond
-	for {
-		err := c.ping(ctx)
-		if err == nil {
-			return nil
-		}
-		logger.Warn("kafka not reachable yet, retrying", "brokers", c.cfg.Brokers, "err", err.Error(), "retry_in", backoff.String())
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("kafka at %v not reachable: %w", c.cfg.Brokers, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 5*time.Second)
+	var last error
+	if backoff.Retry(ctx, connectBackoff, logger, "connect to kafka at "+strings.Join(c.cfg.Brokers, ","),
+		func(ctx context.Context) error { last = c.ping(ctx); return last }) {
+		return nil
 	}
+	return fmt.Errorf("kafka at %v not reachable: %w", c.cfg.Brokers, last)
 }
+
+// connectBackoff paces retries of reaching a broker that is not up yet.
+var connectBackoff = backoff.Policy{Initial: 250 * time.Millisecond, Max: 5 * time.Second}
 
 func (c *Client) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/store"
@@ -200,7 +201,7 @@ func (a *Archiver) run(ctx context.Context) {
 		case err != nil:
 			a.logger.Warn("fetch failed, retrying", "err", err)
 			a.metrics.fetchErrors.Inc()
-			sleep(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		a.add(ctx, p, m)
@@ -208,6 +209,19 @@ func (a *Archiver) run(ctx context.Context) {
 			a.flushOrLog(ctx, p)
 		}
 	}
+}
+
+// retry retries f with the configured backoff until it succeeds or ctx
+// ends, counting each retry.
+func (a *Archiver) retry(ctx context.Context, what string, f func(context.Context) error) bool {
+	return backoff.Retry(ctx, backoff.Policy{Initial: a.cfg.Archiver.RetryBackoff, Max: a.cfg.Archiver.RetryBackoffMax}, a.logger, what,
+		func(ctx context.Context) error {
+			err := f(ctx)
+			if err != nil && ctx.Err() == nil {
+				a.metrics.retries.WithLabelValues(what).Inc()
+			}
+			return err
+		})
 }
 
 func (a *Archiver) flushOrLog(ctx context.Context, p *pending) {
@@ -351,38 +365,6 @@ func (a *Archiver) insert(ctx context.Context, name string, rows [][]any) (int, 
 	a.metrics.inserted.WithLabelValues(t.name).Add(float64(len(rows)))
 	a.metrics.insertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
 	return -1, nil
-}
-
-// retry calls f until it succeeds or ctx ends, backing off between tries.
-// It reports whether f succeeded.
-func (a *Archiver) retry(ctx context.Context, what string, f func(context.Context) error) bool {
-	backoff := a.cfg.Archiver.RetryBackoff
-	for {
-		err := f(ctx)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		a.metrics.retries.WithLabelValues(what).Inc()
-		a.logger.Warn("retrying", "what", what, "err", err.Error(), "retry_in", backoff.String())
-		if !sleep(ctx, backoff) {
-			return false
-		}
-		backoff = min(2*backoff, a.cfg.Archiver.RetryBackoffMax)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 type metrics struct {

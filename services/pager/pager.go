@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
@@ -107,11 +108,7 @@ func (p *Pager) run(ctx context.Context) {
 		}
 		if err != nil {
 			p.logger.Warn("fetch failed, retrying", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+			backoff.Sleep(ctx, time.Second)
 			continue
 		}
 		var a alert.Alert

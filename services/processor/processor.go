@@ -12,11 +12,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
 )
+
+// publishBackoff paces retries of publishing scores and alerts.
+var publishBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // tick is how often windows are checked for closing when no event arrives.
 const tick = 500 * time.Millisecond
@@ -149,7 +153,7 @@ func (p *Processor) run(ctx context.Context) {
 		case errors.Is(err, context.DeadlineExceeded):
 		case err != nil:
 			p.logger.Warn("fetch failed, retrying", "err", err)
-			sleep(ctx, time.Second)
+			backoff.Sleep(ctx, time.Second)
 			continue
 		default:
 			p.handle(m)
@@ -213,7 +217,7 @@ func (p *Processor) publish(ctx context.Context, out Output) error {
 			}
 			msgs = append(msgs, kafka.Message{Key: []byte(a.DedupKey), Value: b})
 		}
-		if !retry(ctx, p.logger, "publish alerts", func(ctx context.Context) error { return p.alerts.WriteMessages(ctx, msgs...) }) {
+		if !backoff.Retry(ctx, publishBackoff, p.logger, "publish alerts", func(ctx context.Context) error { return p.alerts.WriteMessages(ctx, msgs...) }) {
 			return ctx.Err()
 		}
 		p.metrics.alerts.Add(float64(len(msgs)))
@@ -227,7 +231,7 @@ func (p *Processor) publish(ctx context.Context, out Output) error {
 			}
 			msgs = append(msgs, kafka.Message{Key: []byte(s.Entity), Value: b})
 		}
-		if !retry(ctx, p.logger, "publish scores", func(ctx context.Context) error { return p.scores.WriteMessages(ctx, msgs...) }) {
+		if !backoff.Retry(ctx, publishBackoff, p.logger, "publish scores", func(ctx context.Context) error { return p.scores.WriteMessages(ctx, msgs...) }) {
 			return ctx.Err()
 		}
 		p.metrics.scores.Add(float64(len(msgs)))
@@ -267,36 +271,6 @@ func (p *Processor) observeState() {
 	p.metrics.entities.Set(float64(p.det.Entities()))
 	p.metrics.openWindows.Set(float64(p.det.OpenWindows()))
 	p.metrics.overflow.Set(float64(p.det.Stats().Overflow))
-}
-
-// retry calls f until it succeeds or ctx ends, backing off between tries.
-func retry(ctx context.Context, logger *slog.Logger, what string, f func(context.Context) error) bool {
-	backoff := 100 * time.Millisecond
-	for {
-		err := f(ctx)
-		if err == nil {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		logger.Warn("retrying", "what", what, "err", err.Error(), "retry_in", backoff.String())
-		if !sleep(ctx, backoff) {
-			return false
-		}
-		backoff = min(2*backoff, 10*time.Second)
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 type metrics struct {

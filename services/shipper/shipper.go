@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/service"
@@ -19,6 +20,9 @@ import (
 	"github.com/vigil-soc/vigil/services/shipper/parse"
 	"github.com/vigil-soc/vigil/services/shipper/tail"
 )
+
+// publishBackoff paces retries of a batch Kafka did not acknowledge.
+var publishBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // Timing of the file tailer that is not configurable.
 const (
@@ -262,26 +266,17 @@ func (s *Shipper) cycle(ctx context.Context) (bool, error) {
 // publish writes msgs and returns once Kafka acknowledged all of them,
 // retrying with backoff; it fails only when ctx ends.
 func (s *Shipper) publish(ctx context.Context, msgs []kafka.Message) error {
-	backoff := 100 * time.Millisecond
-	for {
+	ok := backoff.Retry(ctx, publishBackoff, s.logger, "publish to kafka", func(ctx context.Context) error {
 		err := s.writer.WriteMessages(ctx, msgs...)
-		if err == nil {
-			return nil
+		if err != nil && ctx.Err() == nil {
+			s.metrics.publishRetries.Inc()
 		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		s.metrics.publishRetries.Inc()
-		s.logger.Warn("publishing to kafka failed, retrying", "err", err.Error(), "retry_in", backoff.String())
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
-		}
-		backoff = min(2*backoff, 10*time.Second)
+		return err
+	})
+	if !ok {
+		return ctx.Err()
 	}
+	return nil
 }
 
 func (s *Shipper) save() error {
