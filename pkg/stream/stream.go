@@ -79,6 +79,25 @@ func NewClient(cfg config.KafkaConfig, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
+// Connect builds a client, waits until a broker answers (logging each
+// retry), and creates the topics that do not exist yet: what every service
+// does when it starts.
+func Connect(ctx context.Context, cfg config.KafkaConfig, logger *slog.Logger, topics ...Topic) (*Client, error) {
+	c, err := NewClient(cfg, WithLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.WaitReady(ctx, logger); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if err := c.EnsureTopics(ctx, topics...); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
 // Config returns the Kafka configuration the client was built from.
 func (c *Client) Config() config.KafkaConfig { return c.cfg }
 

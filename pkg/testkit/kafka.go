@@ -7,6 +7,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/stream"
@@ -84,4 +85,22 @@ func Topics(t testing.TB, cfg config.KafkaConfig, names ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, c.EnsureTopics(ctx, ts...))
+}
+
+// GoleakOptions are the background goroutines kafka-go leaves behind for a
+// while after its clients close; tests of Kafka code pass them to
+// goleak.VerifyTestMain.
+func GoleakOptions() []goleak.Option {
+	return []goleak.Option{
+		// Idle connections' goroutines run until they time out.
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
+		// The transport pool refreshes metadata until its connections idle out.
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
+		// A transport's idle connections are closed asynchronously.
+		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*Transport).CloseIdleConnections"),
+		// Readers and writers back off with time.Sleep in goroutines that end on their own.
+		goleak.IgnoreTopFunction("time.Sleep"),
+		// Connections blocked in a read until their deadline passes.
+		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
+	}
 }

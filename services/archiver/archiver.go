@@ -74,24 +74,17 @@ func (a *Archiver) setReady(err error) {
 // Start waits for Kafka and ClickHouse (retrying with a clear log line),
 // applies pending migrations, creates the topics, and starts consuming.
 func (a *Archiver) Start(ctx context.Context) error {
-	client, err := stream.NewClient(a.cfg.Kafka, stream.WithLogger(a.logger))
+	k := a.cfg.Kafka
+	client, err := stream.Connect(ctx, k, a.logger,
+		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.EventsDLQ, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
+	)
 	if err != nil {
 		return err
 	}
 	a.client = client
-	if err := client.WaitReady(ctx, a.logger); err != nil {
-		return err
-	}
-	k := a.cfg.Kafka
-	topics := []stream.Topic{
-		{Name: k.Topics.Events, Partitions: k.Partitions},
-		{Name: k.Topics.EventsDLQ, Partitions: k.Partitions},
-		{Name: k.Topics.Scores, Partitions: k.Partitions},
-		{Name: k.Topics.Alerts, Partitions: k.Partitions},
-	}
-	if err := client.EnsureTopics(ctx, topics...); err != nil {
-		return err
-	}
 	if err := store.WaitReady(ctx, a.cfg.ClickHouse, a.logger); err != nil {
 		return err
 	}

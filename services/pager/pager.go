@@ -52,18 +52,12 @@ func NewWithOutput(deps service.Deps, out io.Writer) *Pager {
 
 // Start waits for Kafka and starts consuming alerts.
 func (p *Pager) Start(ctx context.Context) error {
-	client, err := stream.NewClient(p.cfg.Kafka, stream.WithLogger(p.logger))
+	k := p.cfg.Kafka
+	client, err := stream.Connect(ctx, k, p.logger, stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions})
 	if err != nil {
 		return err
 	}
 	p.client = client
-	if err := client.WaitReady(ctx, p.logger); err != nil {
-		return err
-	}
-	k := p.cfg.Kafka
-	if err := client.EnsureTopics(ctx, stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions}); err != nil {
-		return err
-	}
 	p.reader = client.NewGroupReader(p.cfg.Pager.GroupID, k.Topics.Alerts)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()

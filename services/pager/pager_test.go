@@ -24,18 +24,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go keeps idle connections' goroutines until they time out.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
-		// kafka-go's transport pool refreshes metadata in the background until its connections idle out.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		// kafka-go closes a transport's idle connections asynchronously.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*Transport).CloseIdleConnections"),
-		// kafka-go's reader and writer back off with time.Sleep in goroutines that end on their own.
-		goleak.IgnoreTopFunction("time.Sleep"),
-		// kafka-go connections blocked in a read until their deadline passes.
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m, testkit.GoleakOptions()...)
 }
 
 // syncBuffer is an io.Writer safe for the pager's goroutine and the test's.

@@ -75,22 +75,16 @@ func New(deps service.Deps) (*Processor, error) {
 
 // Start waits for Kafka, creates the topics and starts consuming.
 func (p *Processor) Start(ctx context.Context) error {
-	client, err := stream.NewClient(p.cfg.Kafka, stream.WithLogger(p.logger))
+	k := p.cfg.Kafka
+	client, err := stream.Connect(ctx, k, p.logger,
+		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
+		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
+	)
 	if err != nil {
 		return err
 	}
 	p.client = client
-	if err := client.WaitReady(ctx, p.logger); err != nil {
-		return err
-	}
-	k := p.cfg.Kafka
-	if err := client.EnsureTopics(ctx,
-		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
-		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
-		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
-	); err != nil {
-		return err
-	}
 	if p.scores, err = client.NewWriter(k.Topics.Scores, stream.WriterOptions{}); err != nil {
 		return err
 	}

@@ -17,14 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// kafka-go keeps idle connections' goroutines until they time out.
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*conn).run"),
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*connPool).discover"),
-		goleak.IgnoreAnyFunction("github.com/segmentio/kafka-go.(*Transport).CloseIdleConnections"),
-		goleak.IgnoreTopFunction("time.Sleep"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m, testkit.GoleakOptions()...)
 }
 
 func TestShutdownWithoutStart(t *testing.T) {

@@ -121,18 +121,12 @@ func (s *Shipper) Start(ctx context.Context) error {
 			CloseAfter:   closeAfter,
 		}, cps)
 	}
-	client, err := stream.NewClient(s.cfg.Kafka, stream.WithLogger(s.logger))
+	k := s.cfg.Kafka
+	client, err := stream.Connect(ctx, k, s.logger, stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions})
 	if err != nil {
 		return err
 	}
 	s.client = client
-	if err := client.WaitReady(ctx, s.logger); err != nil {
-		return err
-	}
-	k := s.cfg.Kafka
-	if err := client.EnsureTopics(ctx, stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions}); err != nil {
-		return err
-	}
 	if s.writer, err = client.NewWriter(k.Topics.Events, stream.WriterOptions{BatchSize: s.cfg.Shipper.BatchLines}); err != nil {
 		return err
 	}
