@@ -64,7 +64,7 @@ type Detector struct {
 
 	parts    map[int]*partition
 	entities map[entityKey]*entity
-	pop      ewma
+	pop      *population
 
 	stats Stats
 	// early holds alerts raised before their window closed, for Advance.
@@ -119,7 +119,7 @@ func NewDetector(cfg config.BruteForceConfig) *Detector {
 		cfg:      cfg,
 		parts:    map[int]*partition{},
 		entities: map[entityKey]*entity{},
-		pop:      ewma{Mean: populationPrior.Mean, Var: populationPrior.Var},
+		pop:      newPopulation(),
 	}
 }
 
@@ -321,8 +321,8 @@ type judgement struct {
 // count is judged against both the prior and its peers, and the milder
 // verdict stands, so a busy first minute does not page for everyone.
 func (d *Detector) judge(k entityKey, start time.Time, observed float64, peers *peerStats) judgement {
-	j := judgement{base: d.pop, method: MethodPopulation, established: true}
-	if d.pop.Samples < uint64(d.cfg.Warmup) {
+	j := judgement{base: d.pop.baseline(), method: MethodPopulation, established: true}
+	if j.base.Samples < uint64(d.cfg.Warmup) {
 		j.base, j.established = populationPrior, false
 	}
 	if ent := d.entities[k]; ent != nil {
@@ -422,7 +422,7 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 		return keys[i].ip < keys[j].ip
 	})
 	var peers *peerStats
-	if d.pop.Samples < uint64(d.cfg.Warmup) {
+	if d.pop.baseline().Samples < uint64(d.cfg.Warmup) {
 		peers = peersOf(w)
 	}
 	step := int64(d.cfg.Window)
@@ -441,12 +441,13 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 			d.stats.Overflow++
 		}
 		// Suspicious windows (scoring learnGuard or more, alerting or not)
-		// are learned from at a tenth of the weight and without counting
-		// as samples, so an attack does not become the baseline it is
-		// judged against, while a lasting change is still adopted slowly.
-		// This holds for the population while it warms up too: there the
-		// verdict is the milder of the prior's and the peers', so a busy
-		// but even first minute is learned, a lone flood is not.
+		// are learned from by the entity at a tenth of the weight and
+		// without counting as samples, so an attack does not become the
+		// baseline it is judged against, while a lasting change is still
+		// adopted slowly. The population does not learn them at all. While
+		// it warms up the verdict is the milder of the prior's and the
+		// peers', so a busy but even first minute is learned, a lone flood
+		// is not.
 		learn := func(b *ewma) { b.update(observed, d.cfg.Alpha) }
 		if j.anomaly >= learnGuard {
 			learn = func(b *ewma) { b.nudge(observed, d.cfg.Alpha/10) }
@@ -456,7 +457,9 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 			ent.lastWindow = w.start.UnixNano()
 			learn(&ent.base)
 		}
-		learn(&d.pop)
+		if j.anomaly < learnGuard {
+			d.pop.add(observed)
+		}
 
 		if !anomalous {
 			continue

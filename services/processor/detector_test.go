@@ -151,7 +151,7 @@ func TestBurstRaisesOneAlert(t *testing.T) {
 	require.Equal(t, t0.Add(30*time.Minute), a.FirstSeen)
 	require.GreaterOrEqual(t, a.Explanation.Observed, 10.0, "raised early, on the count so far")
 	require.LessOrEqual(t, a.Explanation.Observed, 120.0)
-	require.Greater(t, a.AnomalyScore, 0.999999)
+	require.GreaterOrEqual(t, a.AnomalyScore, config.Default().Processor.BruteForce.Threshold)
 	require.Contains(t, a.Links.Query, "src_ip = '203.0.113.7'")
 }
 
