@@ -78,11 +78,12 @@ type partition struct {
 	closedTo  time.Time         // every window ending at or before this is closed
 	lastEvent time.Time         // wall clock of the newest accepted event
 	open      map[entityKey]*incident
+	seen      *recentIDs
 }
 
 // Stats counts what the detector did, for metrics.
 type Stats struct {
-	Counted, Ignored, Late, Future, Overflow uint64
+	Counted, Ignored, Late, Future, Duplicate, Overflow uint64
 }
 
 type entityKey struct{ tenant, ip string }
@@ -151,8 +152,13 @@ func (d *Detector) Observe(e *event.Event, pos Position, now time.Time) bool {
 	}
 	part := d.parts[pos.Partition]
 	if part == nil {
-		part = &partition{windows: map[int64]*window{}, open: map[entityKey]*incident{}}
+		part = &partition{windows: map[int64]*window{}, open: map[entityKey]*incident{}, seen: newRecentIDs(recentIDsPerPartition)}
 		d.parts[pos.Partition] = part
+	}
+	if part.seen.seenBefore(e.ID) {
+		// A line the shipper sent again after a crash: counted once.
+		d.stats.Duplicate++
+		return false
 	}
 	ts := e.Timestamp
 	if ts.After(now.Add(maxClockSkew)) {

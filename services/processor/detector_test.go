@@ -209,6 +209,28 @@ func sortByTime(evs []*event.Event) {
 	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Timestamp.Compare(b.Timestamp) })
 }
 
+func TestRedeliveredEventsCountOnce(t *testing.T) {
+	d := NewDetector(config.Default().Processor.BruteForce)
+	now := time.Now()
+	e := failure("192.0.2.1", t0)
+	require.True(t, d.Observe(e, Position{0, 0}, now))
+	require.False(t, d.Observe(e, Position{0, 1}, now), "the same event id again, e.g. after a shipper crash")
+	require.Equal(t, uint64(1), d.Stats().Duplicate)
+	require.Equal(t, uint64(1), d.Stats().Counted)
+}
+
+func TestRecentIDsForgetTheOldest(t *testing.T) {
+	r := newRecentIDs(2)
+	id := func(i int64) string { return event.NewID("t", "o", i, nil) }
+	require.False(t, r.seenBefore(id(1)))
+	require.False(t, r.seenBefore(id(2)))
+	require.True(t, r.seenBefore(id(1)))
+	require.False(t, r.seenBefore(id(3))) // evicts 1
+	require.False(t, r.seenBefore(id(1)))
+	require.False(t, r.seenBefore("not-hex"))
+	require.False(t, r.seenBefore("not-hex"), "malformed ids are never duplicates")
+}
+
 func TestFutureEventsAreNotCounted(t *testing.T) {
 	d := NewDetector(config.Default().Processor.BruteForce)
 	now := time.Now()

@@ -194,6 +194,8 @@ func (p *Processor) handle(m kafka.Message) {
 		p.metrics.events.WithLabelValues("late").Inc()
 	case after.Future > before.Future:
 		p.metrics.events.WithLabelValues("future").Inc()
+	case after.Duplicate > before.Duplicate:
+		p.metrics.events.WithLabelValues("duplicate").Inc()
 	default:
 		p.metrics.events.WithLabelValues("ignored").Inc()
 	}
@@ -280,7 +282,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_processor_events_total",
-			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, future (dated beyond the clock skew allowed), invalid (not an envelope).",
+			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, future (dated beyond the clock skew allowed), duplicate (an event id counted already), invalid (not an envelope).",
 		}, []string{"result"}),
 		scores:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_scores_total", Help: "Scores published."}),
 		alerts:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_alerts_total", Help: "Alerts published."}),
