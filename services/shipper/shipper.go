@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -55,6 +56,31 @@ type input struct {
 	tailer  *tail.Tailer
 	last    tail.Stats
 	lastErr string
+}
+
+// maxEventBytes bounds one encoded event, well under Kafka's default
+// message.max.bytes (1 MiB): JSON escaping can make an event several times
+// longer than its line.
+const maxEventBytes = 512 << 10
+
+// encodeBounded encodes ev; an event over maxEventBytes has its original
+// line cut (at a character boundary) until it fits, and is flagged
+// truncated, so no line can stall the stream.
+func encodeBounded(ev *event.Event) ([]byte, error) {
+	b, err := event.Encode(ev)
+	for err == nil && len(b) > maxEventBytes && ev.Message != "" {
+		cut := len(ev.Message) / 2
+		for cut > 0 && !utf8.RuneStart(ev.Message[cut]) {
+			cut--
+		}
+		ev.Message = ev.Message[:cut]
+		if ev.Attrs == nil {
+			ev.Attrs = map[string]string{}
+		}
+		ev.Attrs[parse.AttrTruncated] = "true"
+		b, err = event.Encode(ev)
+	}
+	return b, err
 }
 
 func errString(err error) string {
@@ -120,6 +146,19 @@ func (s *Shipper) Start(ctx context.Context) error {
 			PartialAfter: partialAfter,
 			CloseAfter:   closeAfter,
 		}, cps)
+	}
+	if firstRun {
+		// Remember where from_end started the files found now, so that a
+		// restart before anything was shipped does not skip what they
+		// gained meanwhile.
+		for _, in := range s.inputs {
+			if _, err := in.tailer.Poll(0, time.Now()); err != nil {
+				s.logger.Warn("reading files failed", "format", in.format, "err", err.Error())
+			}
+		}
+		if err := s.save(); err != nil {
+			return err
+		}
 	}
 	k := s.cfg.Kafka
 	client, err := stream.Connect(ctx, k, s.logger, stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions})
@@ -231,7 +270,7 @@ func (s *Shipper) cycle(ctx context.Context) (bool, error) {
 			if ev.ParseError != "" {
 				s.metrics.parseErrors.WithLabelValues(in.format).Inc()
 			}
-			b, err := event.Encode(ev)
+			b, err := encodeBounded(ev)
 			if err != nil {
 				// Cannot happen for a parser's event; keep the line anyway.
 				s.metrics.parseErrors.WithLabelValues(in.format).Inc()

@@ -23,6 +23,9 @@ type Checkpoint struct {
 	FingerprintLen int    `json:"fingerprint_len"`
 	// Offset is the byte after the last committed line.
 	Offset int64 `json:"offset"`
+	// Origin is the file's identity in event ids; it stays what it was
+	// when the file was first seen, so a line read again keeps its id.
+	Origin string `json:"origin"`
 }
 
 // Store keeps checkpoints in one JSON file, replaced atomically on Save.

@@ -165,7 +165,7 @@ func (t *Tailer) Checkpoints() []Checkpoint {
 	for _, fl := range t.files {
 		cps = append(cps, Checkpoint{
 			Path: fl.path, Dev: fl.key.dev, Ino: fl.key.ino,
-			Fingerprint: fl.fp, FingerprintLen: fl.fpLen, Offset: fl.committed,
+			Fingerprint: fl.fp, FingerprintLen: fl.fpLen, Offset: fl.committed, Origin: fl.origin,
 		})
 	}
 	return cps
@@ -250,7 +250,7 @@ func (t *Tailer) track(path string, first bool, now time.Time) error {
 	if cp, ok := t.restored[key]; ok && cp.FingerprintLen <= int(size) {
 		fp, err := fingerprint(f, cp.FingerprintLen)
 		if err == nil && fp == cp.Fingerprint {
-			fl.fp, fl.fpLen = cp.Fingerprint, cp.FingerprintLen
+			fl.fp, fl.fpLen, fl.origin = cp.Fingerprint, cp.FingerprintLen, cp.Origin
 			start = min(cp.Offset, size)
 		}
 	}
@@ -264,7 +264,9 @@ func (t *Tailer) track(path string, first bool, now time.Time) error {
 			start = size
 		}
 	}
-	fl.origin = fmt.Sprintf("%d:%d:%s", key.dev, key.ino, fl.fp[:16])
+	if fl.origin == "" {
+		fl.origin = fmt.Sprintf("%d:%d:%s", key.dev, key.ino, fl.fp[:16])
+	}
 	fl.readPos, fl.pending, fl.committed = start, start, start
 	t.files[key] = fl
 	t.stats.Opened++
@@ -300,6 +302,9 @@ func (t *Tailer) read(fl *file, max int, now time.Time) ([]Line, error) {
 		if fl.fp, err = fingerprint(fl.f, fl.fpLen); err != nil {
 			return nil, err
 		}
+		// New content, new origin: an equal line at an equal offset is a
+		// new line, not a copy of an old one.
+		fl.origin = fmt.Sprintf("%d:%d:%s", fl.key.dev, fl.key.ino, fl.fp[:16])
 	}
 	var lines []Line
 	for len(lines) < max {

@@ -245,3 +245,29 @@ func TestFingerprintGrowsFromEmpty(t *testing.T) {
 	defer tl.Close()
 	require.Equal(t, []string{"A", "B"}, poll(t, tl, time.Now()))
 }
+
+// Lines read again after a restart keep their origin, and so their event
+// ids, even when the file was first seen short and its fingerprint grew.
+func TestOriginSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.log")
+	write(t, path, "short\n")
+	tl := New(opts(dir), nil)
+	first := poll(t, tl, time.Now()) // committed
+	require.Equal(t, []string{"short"}, first)
+	write(t, path, strings.Repeat("x", 2000)+"\nnext\n")
+	lines, err := tl.Poll(10, time.Now()) // read, not committed
+	require.NoError(t, err)
+	require.Len(t, lines, 2)
+	origin, offset := lines[1].Origin, lines[1].Offset
+	cps := tl.Checkpoints()
+	tl.Close()
+
+	tl = New(opts(dir), cps)
+	defer tl.Close()
+	again, err := tl.Poll(10, time.Now())
+	require.NoError(t, err)
+	require.Len(t, again, 2)
+	require.Equal(t, origin, again[1].Origin)
+	require.Equal(t, offset, again[1].Offset)
+}
