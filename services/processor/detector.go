@@ -207,7 +207,7 @@ const earlyStep = 1.25
 // entity's own, or a warmed-up population) may fire early; during cold start
 // the peers of the closed window have a say first.
 func (d *Detector) judgeEarly(part *partition, w *window, k entityKey, n float64) {
-	if part.open[k] != nil {
+	if inc := part.open[k]; inc != nil && !d.resolvedBy(inc, w.start) {
 		return
 	}
 	j := d.judge(k, w.start, n, nil)
@@ -275,12 +275,17 @@ func (d *Detector) advance(part *partition, now time.Time, out *Output) {
 	}
 	// An incident resolves once ResolveWindows windows after its last
 	// anomalous one have closed, whether or not its IP was seen in them.
-	quiet := time.Duration(d.cfg.ResolveWindows+1) * d.cfg.Window
 	for k, inc := range part.open {
-		if !part.closedTo.Before(inc.lastWindow.Add(quiet)) {
+		if d.resolvedBy(inc, part.closedTo) {
 			delete(part.open, k)
 		}
 	}
+}
+
+// resolvedBy reports whether inc is over by t: ResolveWindows windows
+// after its last anomalous one have passed.
+func (d *Detector) resolvedBy(inc *incident, t time.Time) bool {
+	return !t.Before(inc.lastWindow.Add(time.Duration(d.cfg.ResolveWindows+1) * d.cfg.Window))
 }
 
 // LowWater returns, per partition, the lowest offset still held by an open
@@ -328,7 +333,7 @@ type judgement struct {
 // verdict stands, so a busy first minute does not page for everyone.
 func (d *Detector) judge(k entityKey, start time.Time, observed float64, peers *peerStats) judgement {
 	j := judgement{base: d.pop.baseline(), method: MethodPopulation, established: true}
-	if j.base.Samples < uint64(d.cfg.Warmup) {
+	if j.base.Samples == 0 || j.base.Samples < uint64(d.cfg.Warmup) {
 		j.base, j.established = populationPrior, false
 	}
 	if ent := d.entities[k]; ent != nil {
@@ -431,6 +436,14 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 	if d.pop.baseline().Samples < uint64(d.cfg.Warmup) {
 		peers = peersOf(w)
 	}
+	// Every entity of the window is judged against the population as it
+	// was before the window; the window's counts join it afterwards.
+	var learned []float64
+	defer func() {
+		for _, x := range learned {
+			d.pop.add(x)
+		}
+	}()
 	step := int64(d.cfg.Window)
 	for _, k := range keys {
 		observed := w.counts[k].n
@@ -464,13 +477,13 @@ func (d *Detector) close(part *partition, w *window, out *Output) {
 			learn(&ent.base)
 		}
 		if j.anomaly < learnGuard {
-			d.pop.add(observed)
+			learned = append(learned, observed)
 		}
 
 		if !anomalous {
 			continue
 		}
-		if inc := part.open[k]; inc == nil {
+		if inc := part.open[k]; inc == nil || d.resolvedBy(inc, w.start) {
 			inc = &incident{firstSeen: w.start, lastWindow: w.start, count: 1}
 			part.open[k] = inc
 			out.Alerts = append(out.Alerts, d.alert(k, inc, s))
