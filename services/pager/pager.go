@@ -114,9 +114,12 @@ func (p *Pager) run(ctx context.Context) {
 			line = Format(a)
 			p.metrics.printed.WithLabelValues(a.Severity).Inc()
 		}
-		if _, err := fmt.Fprintln(p.out, line); err != nil {
-			// Not delivered: not committed, so it is delivered again later.
-			p.logger.Error("writing an alert failed; stopping so that it is delivered again", "err", err)
+		// Not written, not committed: retry until it is out (or shutdown,
+		// after which it is delivered again by the next pager).
+		if !backoff.Retry(ctx, writeBackoff, p.logger, "write alert", func(context.Context) error {
+			_, err := fmt.Fprintln(p.out, line)
+			return err
+		}) {
 			return
 		}
 		// The alert is out: commit it even if shutdown has begun meanwhile.
@@ -128,6 +131,9 @@ func (p *Pager) run(ctx context.Context) {
 		}
 	}
 }
+
+// writeBackoff paces retries of writing an alert out.
+var writeBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // Format renders an alert as one line for a terminal or a log; line breaks
 // in its text are escaped.

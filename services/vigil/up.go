@@ -246,10 +246,12 @@ func (l *localClickHouse) Start(ctx context.Context) error {
 	if err := l.run(ctx, "status"); err == nil {
 		return nil // already running: leave it running on shutdown too
 	}
+	// Ours from here on: a start that fails half way (a server that came
+	// up but did not answer in time) is stopped again on shutdown.
+	l.ours = true
 	if err := l.run(ctx, "start"); err != nil {
 		return fmt.Errorf("%s start: %w", l.script, err)
 	}
-	l.ours = true
 	return nil
 }
 
@@ -257,7 +259,8 @@ func (l *localClickHouse) Shutdown(ctx context.Context) error {
 	if !l.ours {
 		return nil
 	}
-	if err := l.run(ctx, "stop"); err != nil {
+	// A fresh context: the one Start ran under may be the cancelled one.
+	if err := l.run(context.WithoutCancel(ctx), "stop"); err != nil {
 		return fmt.Errorf("%s stop: %w", l.script, err)
 	}
 	return nil
