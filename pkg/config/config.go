@@ -398,8 +398,8 @@ func (c *Config) Validate() error {
 	if bf.Alpha <= 0 || bf.Alpha >= 1 {
 		v.add("processor.brute_force.alpha", fmt.Sprintf("must be in (0,1), got %g", bf.Alpha))
 	}
-	if bf.Warmup < 0 {
-		v.add("processor.brute_force.warmup", "must not be negative")
+	if bf.Warmup < 1 || bf.Warmup > 2048 {
+		v.add("processor.brute_force.warmup", fmt.Sprintf("must be from 1 to 2048 (the population keeps 2048 windows), got %d", bf.Warmup))
 	}
 	if bf.Threshold <= 0 || bf.Threshold >= 1 {
 		v.add("processor.brute_force.threshold", fmt.Sprintf("must be in (0,1), got %g", bf.Threshold))

@@ -101,7 +101,7 @@ func Migrate(ctx context.Context, cfg config.ClickHouseConfig, logger *slog.Logg
 (
     version    UInt32   COMMENT 'Migration number (file name prefix)',
     name       String   COMMENT 'Migration file name without .sql',
-    applied_at DateTime COMMENT 'When it was applied, UTC'
+    applied_at DateTime('UTC') COMMENT 'When it was applied, UTC'
 )
 ENGINE = ReplacingMergeTree
 ORDER BY version`

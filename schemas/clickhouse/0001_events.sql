@@ -8,9 +8,9 @@
 CREATE TABLE IF NOT EXISTS events
 (
     id           String   COMMENT 'Deterministic event id (event.id): 128-bit hex, same line from the same place gives the same id',
-    timestamp    DateTime COMMENT 'When the event happened, UTC seconds (@timestamp)',
+    timestamp    DateTime('UTC') COMMENT 'When the event happened, UTC seconds (@timestamp)',
     timestamp_ns UInt32   COMMENT 'Nanoseconds within the second of timestamp',
-    ingested     DateTime COMMENT 'When Vigil read the event, UTC (event.ingested)',
+    ingested     DateTime('UTC') COMMENT 'When Vigil read the event, UTC (event.ingested)',
     tenant       String   COMMENT 'Owning tenant (organization.id)',
     source       String   COMMENT 'Log source and format, e.g. sshd, json, raw (event.dataset)',
     host         String   COMMENT 'Host the event is about or came from (host.name)',

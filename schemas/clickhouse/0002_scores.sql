@@ -4,8 +4,8 @@
 CREATE TABLE IF NOT EXISTS scores
 (
     id            String   COMMENT 'Deterministic score id: hash of tenant, profile, entity and window start',
-    window_start  DateTime COMMENT 'Start of the scored window, UTC',
-    window_end    DateTime COMMENT 'End of the scored window (exclusive), UTC',
+    window_start  DateTime('UTC') COMMENT 'Start of the scored window, UTC',
+    window_end    DateTime('UTC') COMMENT 'End of the scored window (exclusive), UTC',
     tenant        String   COMMENT 'Owning tenant',
     profile       String   COMMENT 'Detection profile that scored, e.g. brute_force',
     entity        String   COMMENT 'Entity the baseline belongs to, e.g. a source IP',

@@ -3,7 +3,7 @@ CREATE TABLE IF NOT EXISTS alerts
 (
     id            String   COMMENT 'Deterministic alert id: hash of the dedup key and the incident start',
     dedup_key     String   COMMENT 'Stable key per (profile, entity): one open incident per key',
-    timestamp     DateTime COMMENT 'When the alert was raised (end of the window that crossed the threshold), UTC',
+    timestamp     DateTime('UTC') COMMENT 'When the alert was raised (end of the window that crossed the threshold), UTC',
     tenant        String   COMMENT 'Owning tenant',
     profile       String   COMMENT 'Detection profile, e.g. brute_force',
     entity        String   COMMENT 'Entity alerted on, e.g. a source IP',

@@ -265,6 +265,9 @@ func (a *Archiver) flush(ctx context.Context, p *pending) error {
 	if p.size() == 0 {
 		return nil
 	}
+	if p.failed {
+		return fmt.Errorf("dead-letter write did not complete: %w", ctx.Err())
+	}
 	var commit []kafka.Message
 	for _, name := range []string{eventsTable.name, scoresTable.name, alertsTable.name} {
 		rows, msgs := p.rows[name], p.msgs[name]
