@@ -104,3 +104,40 @@ func GoleakOptions() []goleak.Option {
 		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
 	}
 }
+
+// Committed returns a consumer group's committed offset for each of the
+// configured number of partitions of topic; -1 means none.
+func Committed(t testing.TB, cfg config.KafkaConfig, group, topic string) map[int]int64 {
+	t.Helper()
+	parts := make([]int, cfg.Partitions)
+	for i := range parts {
+		parts[i] = i
+	}
+	tr := &kafka.Transport{}
+	defer tr.CloseIdleConnections()
+	cl := kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: tr}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	require.NoError(t, err)
+	require.NoError(t, res.Error)
+	require.Len(t, res.Topics[topic], len(parts))
+	out := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		require.NoError(t, p.Error)
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out
+}
+
+// CommittedSum is the sum of a group's committed offsets over topic's
+// partitions, a partition without a commit counting as 0: for a topic that
+// started empty, the number of messages committed.
+func CommittedSum(t testing.TB, cfg config.KafkaConfig, group, topic string) int64 {
+	t.Helper()
+	var sum int64
+	for _, off := range Committed(t, cfg, group, topic) {
+		sum += max(off, 0)
+	}
+	return sum
+}

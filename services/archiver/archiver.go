@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/store"
 	"github.com/vigil-soc/vigil/pkg/stream"
+	"github.com/vigil-soc/vigil/pkg/telemetry"
 )
 
 // Archiver is the archiver's lifecycle. See the package doc.
@@ -36,7 +37,7 @@ type Archiver struct {
 	cancel   context.CancelFunc
 	finalCtx context.Context
 	done     chan struct{}
-	ready    error
+	ready    *telemetry.Readiness
 }
 
 // New returns an archiver configured by deps; Start connects it.
@@ -51,24 +52,12 @@ func New(deps service.Deps) (*Archiver, error) {
 			cfg.Kafka.Topics.Scores: scoresTable,
 			cfg.Kafka.Topics.Alerts: alertsTable,
 		},
-		ready: errors.New("starting"),
+		ready: telemetry.NewReadiness(),
 	}
 	if deps.Ready != nil {
-		deps.Ready("archiver", a.readiness)
+		deps.Ready("archiver", a.ready.Check)
 	}
 	return a, nil
-}
-
-func (a *Archiver) readiness() error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.ready
-}
-
-func (a *Archiver) setReady(err error) {
-	a.mu.Lock()
-	a.ready = err
-	a.mu.Unlock()
 }
 
 // Start waits for Kafka and ClickHouse (retrying with a clear log line),
@@ -109,7 +98,7 @@ func (a *Archiver) Start(ctx context.Context) error {
 	a.done = make(chan struct{})
 	a.mu.Unlock()
 	go a.run(runCtx)
-	a.setReady(nil)
+	a.ready.Set(nil)
 	a.logger.Info("archiver started", "group", a.cfg.Archiver.GroupID, "clickhouse", a.cfg.ClickHouse.Addr, "database", a.cfg.ClickHouse.Database)
 	return nil
 }
@@ -120,7 +109,7 @@ func (a *Archiver) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
 	cancel, done := a.cancel, a.done
 	a.finalCtx = ctx
-	a.ready = errors.New("shutting down")
+	a.ready.Set(errors.New("shutting down"))
 	a.mu.Unlock()
 	if cancel != nil {
 		cancel()

@@ -129,45 +129,6 @@ func count(t *testing.T, conn driver.Conn, query string, args ...any) uint64 {
 	return n
 }
 
-// committed returns the consumer group's committed offset per partition of
-// topic; -1 means the group has committed nothing there.
-func committed(t *testing.T, cfg config.Config, group, topic string) map[int]int64 {
-	t.Helper()
-	parts := make([]int, cfg.Kafka.Partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	require.NoError(t, err)
-	require.NoError(t, res.Error)
-	out := map[int]int64{}
-	for _, p := range res.Topics[topic] {
-		require.NoError(t, p.Error)
-		out[p.Partition] = p.CommittedOffset
-	}
-	require.Len(t, out, len(parts), "an offset for every partition of %s", topic)
-	return out
-}
-
-// committedSum is the sum of the committed offsets over the partitions of
-// topic, counting a partition without a commit as 0. For a topic that
-// started empty it is the number of messages the group has committed.
-func committedSum(t *testing.T, cfg config.Config, group, topic string) int64 {
-	t.Helper()
-	var sum int64
-	for _, off := range committed(t, cfg, group, topic) {
-		if off > 0 {
-			sum += off
-		}
-	}
-	return sum
-}
-
 // newEvent returns a valid event, distinct for every i.
 func newEvent(i int) *event.Event {
 	ts := t0.Add(time.Duration(i) * time.Second)
@@ -309,9 +270,9 @@ func TestArchivesEventsScoresAndAlerts(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond)
 	// Everything is committed once inserted.
 	require.Eventually(t, func() bool {
-		return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == int64(len(evs)) &&
-			committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Scores) == int64(len(scores)) &&
-			committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Alerts) == int64(len(alerts))
+		return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == int64(len(evs)) &&
+			testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Scores) == int64(len(scores)) &&
+			testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Alerts) == int64(len(alerts))
 	}, 30*time.Second, 50*time.Millisecond)
 
 	for _, tc := range []struct{ table, query string }{
@@ -470,9 +431,9 @@ func TestPoisonMessagesGoToDLQ(t *testing.T) {
 	}
 	// Dead-lettered messages are committed with the batch: nothing is left to read again.
 	require.Eventually(t, func() bool {
-		return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == int64(len(events)) &&
-			committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Scores) == 3 &&
-			committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Alerts) == 2
+		return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == int64(len(events)) &&
+			testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Scores) == 3 &&
+			testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Alerts) == 2
 	}, 30*time.Second, 50*time.Millisecond)
 
 	dlq := testkit.ReadAll(t, k, k.Topics.EventsDLQ)
@@ -527,7 +488,7 @@ func TestCommitsOnlyAfterInsert(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return retries() >= 2 }, 30*time.Second, 20*time.Millisecond,
 		"the archiver retries the failing insert")
-	for p, off := range committed(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) {
+	for p, off := range testkit.Committed(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) {
 		require.Equal(t, int64(-1), off, "partition %d committed before its insert", p)
 	}
 	require.Zero(t, count(t, conn, "SELECT count() FROM events_hidden"))
@@ -538,7 +499,7 @@ func TestCommitsOnlyAfterInsert(t *testing.T) {
 		return count(t, conn, "SELECT count() FROM events FINAL") == n
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Eventually(t, func() bool {
-		return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == n
+		return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == n
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Equal(t, uint64(n), count(t, conn, "SELECT uniqExact(id) FROM events"))
 	require.Equal(t, uint64(n), count(t, conn, "SELECT count() FROM events"), "a failed insert inserted nothing")
@@ -566,7 +527,7 @@ func TestRedeliveryIsRemoved(t *testing.T) {
 			if tt.apart {
 				testkit.Produce(t, k, k.Topics.Events, nil, [][]byte{v})
 				require.Eventually(t, func() bool {
-					return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == 1
+					return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == 1
 				}, 30*time.Second, 50*time.Millisecond)
 				testkit.Produce(t, k, k.Topics.Events, nil, [][]byte{v})
 			} else {
@@ -574,7 +535,7 @@ func TestRedeliveryIsRemoved(t *testing.T) {
 			}
 			// Both copies are read and inserted once both are committed.
 			require.Eventually(t, func() bool {
-				return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == 2
+				return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == 2
 			}, 30*time.Second, 50*time.Millisecond)
 			require.Equal(t, uint64(1), count(t, conn, "SELECT count() FROM events FINAL"))
 			require.Equal(t, uint64(1), count(t, conn, "SELECT uniqExact(id) FROM events"))
@@ -603,7 +564,7 @@ func TestRestartResumes(t *testing.T) {
 		return count(t, conn, "SELECT count() FROM events FINAL") == n
 	}, 30*time.Second, 50*time.Millisecond)
 	first.stop()
-	require.Equal(t, int64(n), committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events), "a clean shutdown commits what it inserted")
+	require.Equal(t, int64(n), testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events), "a clean shutdown commits what it inserted")
 
 	testkit.Produce(t, k, k.Topics.Events, nil, encode(t, evs[n:]...))
 	second := start(t, cfg)
@@ -611,7 +572,7 @@ func TestRestartResumes(t *testing.T) {
 		return count(t, conn, "SELECT count() FROM events FINAL") == n+m
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Eventually(t, func() bool {
-		return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) == n+m
+		return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == n+m
 	}, 30*time.Second, 50*time.Millisecond)
 	require.Equal(t, uint64(n+m), count(t, conn, "SELECT uniqExact(id) FROM events"))
 	require.Equal(t, float64(m), second.metric("vigil_archiver_rows_inserted_total", map[string]string{"table": "events"}),
@@ -637,7 +598,7 @@ func TestShutdownFlushesPending(t *testing.T) {
 	require.Zero(t, count(t, conn, "SELECT count() FROM events"), "nothing inserted before the flush interval")
 	a.stop()
 	require.Equal(t, uint64(n), count(t, conn, "SELECT count() FROM events FINAL"))
-	require.Equal(t, int64(n), committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events))
+	require.Equal(t, int64(n), testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events))
 }
 
 // A poison message is committed only once it is on the dead-letter topic:
@@ -668,7 +629,7 @@ func TestShutdownDuringDeadLetterLosesNothing(t *testing.T) {
 	require.Empty(t, testkit.ReadAll(t, k, k.Topics.EventsDLQ), "the DLQ topic is still missing")
 
 	// Nothing reached the DLQ, so nothing may be committed.
-	require.Zero(t, committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events),
+	require.Zero(t, testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events),
 		"a poison message that never reached the DLQ was committed")
 
 	// With the DLQ back, the next archiver dead-letters it.
@@ -728,7 +689,7 @@ func TestDeadLettersCommittedWhilePoisonKeepsComing(t *testing.T) {
 
 	require.Eventually(t, func() bool { return len(testkit.ReadAll(t, k, k.Topics.EventsDLQ)) > 0 },
 		30*time.Second, 20*time.Millisecond, "the archiver dead-letters the poison")
-	require.Eventually(t, func() bool { return committedSum(t, cfg, cfg.Archiver.GroupID, k.Topics.Events) > 0 },
+	require.Eventually(t, func() bool { return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) > 0 },
 		5*time.Second, 50*time.Millisecond, "dead letters are committed within the flush interval while poison keeps coming")
 	stopPublishing()
 }

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
@@ -89,34 +88,6 @@ func startPager(t *testing.T, cfg config.Config, out *syncBuffer) (stop func()) 
 	return stop
 }
 
-// committedSum is the sum of the group's committed offsets over the
-// partitions of topic, a partition without a commit counting as 0. For a
-// topic that started empty it is the number of messages committed.
-func committedSum(t *testing.T, cfg config.Config, group, topic string) int64 {
-	t.Helper()
-	parts := make([]int, cfg.Kafka.Partitions)
-	for i := range parts {
-		parts[i] = i
-	}
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := kafka.Client{Addr: kafka.TCP(cfg.Kafka.Brokers...), Timeout: 10 * time.Second, Transport: tr}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	res, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
-	require.NoError(t, err)
-	require.NoError(t, res.Error)
-	require.Len(t, res.Topics[topic], len(parts))
-	var sum int64
-	for _, p := range res.Topics[topic] {
-		require.NoError(t, p.Error)
-		if p.CommittedOffset > 0 {
-			sum += p.CommittedOffset
-		}
-	}
-	return sum
-}
-
 func TestShutdownWithoutStart(t *testing.T) {
 	p, err := New(service.Deps{Config: config.Default(), Logger: testkit.Logger(t)})
 	require.NoError(t, err)
@@ -167,7 +138,7 @@ func TestPrintsEachAlertOnce(t *testing.T) {
 	sort.Strings(got)
 	sort.Strings(want)
 	require.Equal(t, want, got)
-	require.Equal(t, int64(len(values)), committedSum(t, cfg, cfg.Pager.GroupID, k.Topics.Alerts),
+	require.Equal(t, int64(len(values)), testkit.CommittedSum(t, cfg.Kafka, cfg.Pager.GroupID, k.Topics.Alerts),
 		"after Shutdown every printed message is committed")
 
 	// A second pager in the group prints only the alert published after
@@ -181,7 +152,7 @@ func TestPrintsEachAlertOnce(t *testing.T) {
 	require.Eventually(t, func() bool { return len(again.Lines()) >= 1 }, 30*time.Second, 20*time.Millisecond)
 	stop()
 	require.Equal(t, Format(late)+"\n", again.String(), "nothing printed twice after a clean shutdown")
-	require.Equal(t, int64(len(values)+1), committedSum(t, cfg, cfg.Pager.GroupID, k.Topics.Alerts))
+	require.Equal(t, int64(len(values)+1), testkit.CommittedSum(t, cfg.Kafka, cfg.Pager.GroupID, k.Topics.Alerts))
 }
 
 func TestFormat(t *testing.T) {
@@ -280,7 +251,7 @@ func TestShutdownWhilePrintingCommits(t *testing.T) {
 		require.NoError(t, <-errc)
 		cancel()
 		require.Equal(t, Format(a)+"\n", w.String())
-		if committedSum(t, cfg, cfg.Pager.GroupID, k.Topics.Alerts) != 1 {
+		if testkit.CommittedSum(t, cfg.Kafka, cfg.Pager.GroupID, k.Topics.Alerts) != 1 {
 			lost++
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
+	"github.com/vigil-soc/vigil/pkg/telemetry"
 )
 
 // publishBackoff paces retries of publishing scores and alerts.
@@ -49,7 +50,7 @@ type Processor struct {
 	mu     sync.Mutex
 	cancel context.CancelFunc
 	done   chan struct{}
-	ready  error
+	ready  *telemetry.Readiness
 }
 
 // New returns a processor configured by deps; Start connects it.
@@ -61,14 +62,10 @@ func New(deps service.Deps) (*Processor, error) {
 		det:       NewDetector(deps.Config.Processor.BruteForce),
 		fetched:   map[int]kafka.Message{},
 		committed: map[int]int64{},
-		ready:     errors.New("starting"),
+		ready:     telemetry.NewReadiness(),
 	}
 	if deps.Ready != nil {
-		deps.Ready("processor", func() error {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.ready
-		})
+		deps.Ready("processor", p.ready.Check)
 	}
 	return p, nil
 }
@@ -94,8 +91,9 @@ func (p *Processor) Start(ctx context.Context) error {
 	p.reader = client.NewGroupReader(p.cfg.Processor.GroupID, k.Topics.Events)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.mu.Lock()
-	p.cancel, p.done, p.ready = cancel, make(chan struct{}), nil
+	p.cancel, p.done = cancel, make(chan struct{})
 	p.mu.Unlock()
+	p.ready.Set(nil)
 	go p.run(runCtx)
 	p.logger.Info("processor started", "group", p.cfg.Processor.GroupID, "topic", k.Topics.Events)
 	return nil
@@ -107,7 +105,7 @@ func (p *Processor) Start(ctx context.Context) error {
 func (p *Processor) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	cancel, done := p.cancel, p.done
-	p.ready = errors.New("shutting down")
+	p.ready.Set(errors.New("shutting down"))
 	p.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -160,9 +158,7 @@ func (p *Processor) run(ctx context.Context) {
 			p.unpublished = true
 			if ctx.Err() == nil {
 				p.logger.Error("publishing failed; stopping", "err", err)
-				p.mu.Lock()
-				p.ready = err
-				p.mu.Unlock()
+				p.ready.Set(err)
 			}
 			return
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
+	"github.com/vigil-soc/vigil/pkg/telemetry"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
 	"github.com/vigil-soc/vigil/services/shipper/tail"
 )
@@ -47,7 +48,7 @@ type Shipper struct {
 	stop      chan struct{}
 	done      chan struct{}
 	pubCancel context.CancelFunc
-	ready     error
+	ready     *telemetry.Readiness
 }
 
 type input struct {
@@ -106,7 +107,7 @@ func New(deps service.Deps) (*Shipper, error) {
 		logger:  deps.Logger.With("component", "shipper"),
 		metrics: newMetrics(deps.Registry),
 		host:    host,
-		ready:   errors.New("starting"),
+		ready:   telemetry.NewReadiness(),
 	}
 	for i, in := range cfg.Shipper.Files {
 		p, err := parse.New(in.Format)
@@ -116,11 +117,7 @@ func New(deps service.Deps) (*Shipper, error) {
 		s.inputs = append(s.inputs, &input{format: in.Format, parser: p})
 	}
 	if deps.Ready != nil {
-		deps.Ready("shipper", func() error {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			return s.ready
-		})
+		deps.Ready("shipper", s.ready.Check)
 	}
 	return s, nil
 }
@@ -171,8 +168,9 @@ func (s *Shipper) Start(ctx context.Context) error {
 	}
 	pubCtx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
-	s.stop, s.done, s.pubCancel, s.ready = make(chan struct{}), make(chan struct{}), cancel, nil
+	s.stop, s.done, s.pubCancel = make(chan struct{}), make(chan struct{}), cancel
 	s.mu.Unlock()
+	s.ready.Set(nil)
 	go s.run(pubCtx, s.stop)
 	s.logger.Info("shipper started", "inputs", len(s.inputs), "checkpoints", len(cps), "host", s.host)
 	return nil
@@ -184,7 +182,7 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	stop, done, cancel := s.stop, s.done, s.pubCancel
 	s.stop = nil
-	s.ready = errors.New("shutting down")
+	s.ready.Set(errors.New("shutting down"))
 	s.mu.Unlock()
 	var errs []error
 	if stop != nil {
