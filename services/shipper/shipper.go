@@ -177,7 +177,8 @@ func (s *Shipper) Start(ctx context.Context) error {
 }
 
 // Shutdown stops reading, finishes publishing the batch in flight (until
-// ctx ends), saves the checkpoints and closes the files. Safe before Start.
+// ctx ends) and closes the files; checkpoints are saved after every
+// acknowledged batch, so they cover everything shipped. Safe before Start.
 func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	stop, done, cancel := s.stop, s.done, s.pubCancel
