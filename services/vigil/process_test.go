@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/config"
@@ -25,6 +26,14 @@ var (
 	vigilBin  string
 	buildErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if vigilBin != "" {
+		os.RemoveAll(filepath.Dir(vigilBin))
+	}
+	os.Exit(code)
+}
 
 // binary builds the vigil command once per test run.
 func binary(t testing.TB) string {
@@ -148,10 +157,11 @@ archiver: {flush_interval: 200ms, batch_rows: 2000}
 		require.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events FINAL") >= written },
 			time.Minute, 20*time.Millisecond, "not caught up after a restart at line %d", i)
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for s.count(t, "SELECT count() FROM events FINAL") < total && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	// Not require: on a timeout the check below reports what is missing,
+	// with the processes' logs.
+	assert.Eventually(t, func() bool {
+		return s.count(t, "SELECT count() FROM events FINAL") >= total
+	}, 2*time.Minute, 100*time.Millisecond)
 	if got := s.count(t, "SELECT count() FROM events FINAL"); got != total {
 		kcfg := config.Default().Kafka
 		kcfg.Brokers = []string{brokerAddr}
