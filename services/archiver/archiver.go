@@ -33,10 +33,9 @@ type Archiver struct {
 	reader *kafka.Reader
 	dlq    *kafka.Writer
 
+	loop     service.Loop
 	mu       sync.Mutex
-	cancel   context.CancelFunc
 	finalCtx context.Context
-	done     chan struct{}
 	ready    *telemetry.Readiness
 }
 
@@ -92,12 +91,7 @@ func (a *Archiver) Start(ctx context.Context) error {
 	a.dlq = dlq
 	a.reader = client.NewGroupReader(a.cfg.Archiver.GroupID, k.Topics.Events, k.Topics.Scores, k.Topics.Alerts)
 
-	runCtx, cancel := context.WithCancel(context.Background())
-	a.mu.Lock()
-	a.cancel = cancel
-	a.done = make(chan struct{})
-	a.mu.Unlock()
-	go a.run(runCtx)
+	a.loop.Go(a.run)
 	a.ready.Set(nil)
 	a.logger.Info("archiver started", "group", a.cfg.Archiver.GroupID, "clickhouse", a.cfg.ClickHouse.Addr, "database", a.cfg.ClickHouse.Database)
 	return nil
@@ -107,17 +101,11 @@ func (a *Archiver) Start(ctx context.Context) error {
 // until ctx ends), and closes connections. Safe before Start.
 func (a *Archiver) Shutdown(ctx context.Context) error {
 	a.mu.Lock()
-	cancel, done := a.cancel, a.done
 	a.finalCtx = ctx
-	a.ready.Set(errors.New("shutting down"))
 	a.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("archiver shutdown: %w", ctx.Err())
-		}
+	a.ready.Set(errors.New("shutting down"))
+	if _, err := a.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("archiver shutdown: %w", err)
 	}
 	var errs []error
 	if a.reader != nil {
@@ -154,7 +142,6 @@ func newPending() *pending {
 func (p *pending) size() int { return p.count + len(p.done) }
 
 func (a *Archiver) run(ctx context.Context) {
-	defer close(a.done)
 	p := newPending()
 	for {
 		wait := a.cfg.Archiver.FlushInterval

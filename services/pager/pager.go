@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,9 +30,7 @@ type Pager struct {
 	client *stream.Client
 	reader *kafka.Reader
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
+	loop service.Loop
 }
 
 // New returns a pager that prints to the configured output.
@@ -59,11 +56,7 @@ func (p *Pager) Start(ctx context.Context) error {
 	}
 	p.client = client
 	p.reader = client.NewGroupReader(p.cfg.Pager.GroupID, k.Topics.Alerts)
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.mu.Lock()
-	p.cancel, p.done = cancel, make(chan struct{})
-	p.mu.Unlock()
-	go p.run(runCtx)
+	p.loop.Go(p.run)
 	p.logger.Info("pager started", "group", p.cfg.Pager.GroupID, "topic", k.Topics.Alerts)
 	return nil
 }
@@ -71,17 +64,8 @@ func (p *Pager) Start(ctx context.Context) error {
 // Shutdown stops consuming; every printed alert's offset is committed.
 // Safe before Start.
 func (p *Pager) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	cancel, done := p.cancel, p.done
-	p.cancel = nil
-	p.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("pager shutdown: %w", ctx.Err())
-		}
+	if _, err := p.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("pager shutdown: %w", err)
 	}
 	var err error
 	if p.reader != nil {
@@ -94,7 +78,6 @@ func (p *Pager) Shutdown(ctx context.Context) error {
 }
 
 func (p *Pager) run(ctx context.Context) {
-	defer close(p.done)
 	for {
 		m, err := p.reader.FetchMessage(ctx)
 		if ctx.Err() != nil {

@@ -241,12 +241,8 @@ func TestShutdownWhilePrintingCommits(t *testing.T) {
 		}
 		errc := make(chan error, 1)
 		go func() { errc <- p.Shutdown(ctx) }()
-		// Shutdown has taken the run context's cancel function.
-		require.Eventually(t, func() bool {
-			p.mu.Lock()
-			defer p.mu.Unlock()
-			return p.cancel == nil
-		}, 10*time.Second, time.Millisecond)
+		// Shutdown has cancelled the run context.
+		require.Eventually(t, p.loop.Stopping, 10*time.Second, time.Millisecond)
 		close(w.release)
 		require.NoError(t, <-errc)
 		cancel()

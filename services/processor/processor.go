@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -47,10 +46,8 @@ type Processor struct {
 	// nothing more is committed.
 	unpublished bool
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan struct{}
-	ready  *telemetry.Readiness
+	loop  service.Loop
+	ready *telemetry.Readiness
 }
 
 // New returns a processor configured by deps; Start connects it.
@@ -89,12 +86,8 @@ func (p *Processor) Start(ctx context.Context) error {
 		return err
 	}
 	p.reader = client.NewGroupReader(p.cfg.Processor.GroupID, k.Topics.Events)
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.mu.Lock()
-	p.cancel, p.done = cancel, make(chan struct{})
-	p.mu.Unlock()
 	p.ready.Set(nil)
-	go p.run(runCtx)
+	p.loop.Go(p.run)
 	p.logger.Info("processor started", "group", p.cfg.Processor.GroupID, "topic", k.Topics.Events)
 	return nil
 }
@@ -103,17 +96,12 @@ func (p *Processor) Start(ctx context.Context) error {
 // still held in open windows are read again on the next start. Safe before
 // Start.
 func (p *Processor) Shutdown(ctx context.Context) error {
-	p.mu.Lock()
-	cancel, done := p.cancel, p.done
 	p.ready.Set(errors.New("shutting down"))
-	p.mu.Unlock()
-	if cancel != nil {
-		cancel()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			return fmt.Errorf("processor shutdown: %w", ctx.Err())
-		}
+	started, err := p.loop.Stop(ctx)
+	if err != nil {
+		return fmt.Errorf("processor shutdown: %w", err)
+	}
+	if started {
 		if p.unpublished {
 			p.logger.Warn("scores or alerts were not published before shutdown; their events will be read again")
 		} else if err := p.commit(ctx); err != nil {
@@ -121,9 +109,12 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 		}
 	}
 	var errs []error
-	for _, c := range []interface{ Close() error }{p.reader, p.scores, p.alerts} {
-		if c != nil && c != (*kafka.Reader)(nil) && c != (*kafka.Writer)(nil) {
-			errs = append(errs, c.Close())
+	if p.reader != nil {
+		errs = append(errs, p.reader.Close())
+	}
+	for _, w := range []*kafka.Writer{p.scores, p.alerts} {
+		if w != nil {
+			errs = append(errs, w.Close())
 		}
 	}
 	if p.client != nil {
@@ -133,7 +124,6 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 }
 
 func (p *Processor) run(ctx context.Context) {
-	defer close(p.done)
 	lastCommit := time.Now()
 	for ctx.Err() == nil {
 		fctx, cancel := context.WithTimeout(ctx, tick)
