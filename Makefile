@@ -9,10 +9,11 @@ SERVICES := shipper processor archiver pager
 PKGS     := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 # The test ClickHouse runs on its own ports and data directory, so tests
-# never touch a running stack.
+# never touch a running stack. Override TEST_CH_TCP/TEST_CH_HTTP to run
+# several test servers side by side.
 TEST_CH_DIR  := $(CURDIR)/var/test/clickhouse
-TEST_CH_TCP  := 19000
-TEST_CH_HTTP := 18123
+TEST_CH_TCP  ?= 19000
+TEST_CH_HTTP ?= 18123
 TEST_CH_ENV  := VIGIL_CH_DIR=$(TEST_CH_DIR) VIGIL_CH_TCP_PORT=$(TEST_CH_TCP) VIGIL_CH_HTTP_PORT=$(TEST_CH_HTTP)
 CH           := deploy/clickhouse/clickhouse.sh
 
