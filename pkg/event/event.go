@@ -139,12 +139,9 @@ func (e *Event) Validate() error {
 }
 
 // Encode returns e as one JSON object without a trailing newline.
+// See AppendJSON to encode into a buffer of your own.
 func Encode(e *Event) ([]byte, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %s: %w", e.ID, err)
-	}
-	return b, nil
+	return AppendJSON(nil, e)
 }
 
 // Decode parses one JSON envelope and validates it.
