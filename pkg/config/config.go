@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"regexp"
 	"time"
 )
 
@@ -154,9 +155,37 @@ type ShipperConfig struct {
 	MaxLineBytes int `mapstructure:"max_line_bytes" yaml:"max_line_bytes"`
 	// Host names this machine on events whose line does not. Default: the hostname.
 	Host string `mapstructure:"host" yaml:"host"`
+	// Workers parse and encode the lines of each file input in parallel;
+	// 0 uses one per CPU. Default 0.
+	Workers int `mapstructure:"workers" yaml:"workers"`
+	// Inflight is how many batches are being published to Kafka at once.
+	// Default 4.
+	Inflight int `mapstructure:"inflight" yaml:"inflight"`
+	// CheckpointInterval is how often acknowledged read positions are
+	// saved. A crash re-reads at most this much (the copies have the same
+	// event ids). Default 1s.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval" yaml:"checkpoint_interval"`
+	// Spool bounds what the shipper holds while Kafka has not acknowledged
+	// it. Its files live in <state_dir>/spool.
+	Spool SpoolConfig `mapstructure:"spool" yaml:"spool"`
 }
 
-// FileInput is one set of files to tail.
+// SpoolConfig bounds the shipper's spool: events read but not yet
+// acknowledged by Kafka.
+type SpoolConfig struct {
+	// MemoryBytes of events are held in memory; beyond it batches go to
+	// disk. Default 67108864 (64 MiB).
+	MemoryBytes int64 `mapstructure:"memory_bytes" yaml:"memory_bytes"`
+	// MaxBytes of events are held in all (memory and disk); when it is
+	// reached, files are read no further, TCP syslog senders are slowed,
+	// HTTP ingest answers 429. Default 1073741824 (1 GiB).
+	MaxBytes int64 `mapstructure:"max_bytes" yaml:"max_bytes"`
+	// SegmentBytes is the size of one spool file. Default 67108864 (64 MiB).
+	SegmentBytes int64 `mapstructure:"segment_bytes" yaml:"segment_bytes"`
+}
+
+// FileInput is one set of files to tail. Keys an item leaves out take the
+// defaults shown in defaults.yaml.
 type FileInput struct {
 	// Paths are glob patterns; files that appear later are picked up.
 	Paths []string `mapstructure:"paths" yaml:"paths"`
@@ -168,6 +197,27 @@ type FileInput struct {
 	// old history. Files that appear later are always read from their
 	// first byte. Default false.
 	FromEnd bool `mapstructure:"from_end" yaml:"from_end"`
+	// Multiline joins the lines of one record (a stack trace, a query
+	// spanning lines) into one event. Off by default.
+	Multiline MultilineConfig `mapstructure:"multiline" yaml:"multiline"`
+}
+
+// MultilineConfig says which lines belong to the record before them. Set
+// at most one of Start and Continue; with neither, every line is a record.
+type MultilineConfig struct {
+	// Start is a regular expression (Go syntax) matching the first line of
+	// a record; other lines are joined to the record before them, e.g.
+	// '^\d{4}-\d{2}-\d{2} ' for timestamped records. Default empty.
+	Start string `mapstructure:"start" yaml:"start"`
+	// Continue is a regular expression matching lines that continue the
+	// record before them, e.g. '^\s' for indented stack frames. Default empty.
+	Continue string `mapstructure:"continue" yaml:"continue"`
+	// MaxLines caps the lines joined into one record; the next line starts
+	// a new one. Default 500.
+	MaxLines int `mapstructure:"max_lines" yaml:"max_lines"`
+	// Timeout ships a record whose next line has not come for this long.
+	// Default 2s.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
 }
 
 // ProcessorConfig configures the processor.
@@ -232,6 +282,12 @@ type PagerConfig struct {
 	Output string `mapstructure:"output" yaml:"output"`
 }
 
+// DefaultMultiline is the multiline setting of a file input that sets
+// none: every line is a record.
+func DefaultMultiline() MultilineConfig {
+	return MultilineConfig{MaxLines: 500, Timeout: 2 * time.Second}
+}
+
 // Default returns the configuration Vigil runs on when nothing is set: every
 // service on this machine, the embedded broker, the local ClickHouse.
 func Default() Config {
@@ -266,13 +322,21 @@ func Default() Config {
 		Broker: BrokerConfig{Listen: "127.0.0.1:9092", DataDir: "var/broker", SyncWrites: true},
 		Shipper: ShipperConfig{
 			Files: []FileInput{{
-				Paths:  []string{"/var/log/auth.log", "/var/log/secure", "var/inbox/*"},
-				Format: "auto",
+				Paths:     []string{"/var/log/auth.log", "/var/log/secure", "var/inbox/*"},
+				Format:    "auto",
+				Multiline: DefaultMultiline(),
 			}},
-			StateDir:     "var/shipper",
-			PollInterval: 250 * time.Millisecond,
-			BatchLines:   2000,
-			MaxLineBytes: 64 << 10,
+			StateDir:           "var/shipper",
+			PollInterval:       250 * time.Millisecond,
+			BatchLines:         2000,
+			MaxLineBytes:       64 << 10,
+			Inflight:           4,
+			CheckpointInterval: time.Second,
+			Spool: SpoolConfig{
+				MemoryBytes:  64 << 20,
+				MaxBytes:     1 << 30,
+				SegmentBytes: 64 << 20,
+			},
 		},
 		Processor: ProcessorConfig{
 			GroupID: "vigil-processor",
@@ -376,6 +440,34 @@ func (c *Config) Validate() error {
 				v.add(key+".paths", fmt.Sprintf("%q is not a valid glob: %v", p, err))
 			}
 		}
+		ml := f.Multiline
+		if ml.Start != "" && ml.Continue != "" {
+			v.add(key+".multiline", "set start or continue, not both")
+		}
+		for name, re := range map[string]string{"start": ml.Start, "continue": ml.Continue} {
+			if _, err := regexp.Compile(re); err != nil {
+				v.add(key+".multiline."+name, fmt.Sprintf("%q is not a valid regular expression: %v", re, err))
+			}
+		}
+		if ml.Start != "" || ml.Continue != "" {
+			if ml.MaxLines < 1 {
+				v.add(key+".multiline.max_lines", fmt.Sprintf("must be at least 1, got %d", ml.MaxLines))
+			}
+			v.positive(key+".multiline.timeout", float64(ml.Timeout))
+		}
+	}
+	if s.Workers < 0 || s.Workers > 256 {
+		v.add("shipper.workers", fmt.Sprintf("must be from 0 (one per CPU) to 256, got %d", s.Workers))
+	}
+	if s.Inflight < 1 || s.Inflight > 64 {
+		v.add("shipper.inflight", fmt.Sprintf("must be from 1 to 64, got %d", s.Inflight))
+	}
+	v.positive("shipper.checkpoint_interval", float64(s.CheckpointInterval))
+	sp := s.Spool
+	v.positive("shipper.spool.memory_bytes", float64(sp.MemoryBytes))
+	v.positive("shipper.spool.segment_bytes", float64(sp.SegmentBytes))
+	if sp.MaxBytes < sp.MemoryBytes {
+		v.add("shipper.spool.max_bytes", fmt.Sprintf("must be at least shipper.spool.memory_bytes (%d), got %d", sp.MemoryBytes, sp.MaxBytes))
 	}
 	v.nonEmpty("shipper.state_dir", s.StateDir)
 	v.positive("shipper.poll_interval", float64(s.PollInterval))

@@ -25,7 +25,8 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, "acme", c.Tenant)
 	require.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, c.Kafka.Brokers)
 	require.Equal(t, Secret("hunter2"), c.Kafka.SASL.Password)
-	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw", FromEnd: true}}, c.Shipper.Files)
+	// List items take the defaults of the keys they leave out.
+	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw", FromEnd: true, Multiline: DefaultMultiline()}}, c.Shipper.Files)
 	// Keys the file does not name keep their defaults.
 	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
 }

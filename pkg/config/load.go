@@ -91,10 +91,29 @@ func Load(src Source) (Config, error) {
 	if err := v.UnmarshalExact(&c); err != nil {
 		return Config{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	c.fillListDefaults()
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
+}
+
+// fillListDefaults gives the items of lists, which the defaults cannot
+// reach, the defaults of the keys they leave out.
+func (c *Config) fillListDefaults() {
+	for i := range c.Shipper.Files {
+		f := &c.Shipper.Files[i]
+		if f.Format == "" {
+			f.Format = "auto"
+		}
+		def := DefaultMultiline()
+		if f.Multiline.MaxLines == 0 {
+			f.Multiline.MaxLines = def.MaxLines
+		}
+		if f.Multiline.Timeout == 0 {
+			f.Multiline.Timeout = def.Timeout
+		}
+	}
 }
 
 func lookup(environ []string, name string) (string, bool) {

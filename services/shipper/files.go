@@ -1,0 +1,325 @@
+package shipper
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/services/shipper/multiline"
+	"github.com/vigil-soc/vigil/services/shipper/parse"
+	"github.com/vigil-soc/vigil/services/shipper/spool"
+	"github.com/vigil-soc/vigil/services/shipper/tail"
+)
+
+// fileSource follows one shipper.files entry. Its reader polls the tailer
+// and joins multi-line records; workers parse and encode batches in
+// parallel; its appender hands the batches to the spool in the order they
+// were read. When a batch (and every batch before it) is acknowledged by
+// Kafka, the spool calls back and the tailer's checkpoints move to its end.
+type fileSource struct {
+	input   string // metrics label
+	parser  parse.Parser
+	joiner  *multiline.Joiner // nil: a line is a record
+	spool   *spool.Spool
+	metrics *metrics
+	logger  *slog.Logger
+	opts    sourceOptions
+	// dirty is called when checkpoints moved and should be saved.
+	dirty func()
+	// saveNow saves the checkpoints at once.
+	saveNow func() error
+
+	mu     sync.Mutex // guards tailer: the reader polls, acknowledgements commit
+	tailer *tail.Tailer
+
+	last    tail.Stats      // reader only
+	lastErr string          // reader only
+	saved   map[string]bool // reader only: origins whose checkpoint is saved
+}
+
+// sourceOptions are the settings every file source shares.
+type sourceOptions struct {
+	tenant, host string
+	batch        int
+	poll         time.Duration
+	workers      int
+}
+
+// job is one batch on its way from the reader to the spool.
+type job struct {
+	now     time.Time
+	recs    []multiline.Record
+	commits []commit // the end of the batch in each file it touches
+	msgs    []spool.Msg
+	bad     int // lines kept raw because no parser understood them
+	done    chan struct{}
+}
+
+type commit struct {
+	origin string
+	end    int64
+}
+
+// run reads until stop is closed, then returns once its goroutines ended.
+// Batches read but not yet in the spool are dropped then: they were not
+// committed, so they are read again after a restart.
+func (f *fileSource) run(stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	work := make(chan *job, f.opts.workers)
+	order := make(chan *job, 2*f.opts.workers)
+	var wg sync.WaitGroup
+	for range f.opts.workers {
+		wg.Go(func() {
+			for j := range work {
+				f.encode(j)
+				close(j.done)
+			}
+		})
+	}
+	appended := make(chan struct{})
+	go func() {
+		defer close(appended)
+		for j := range order {
+			<-j.done
+			if ctx.Err() != nil {
+				continue
+			}
+			if err := f.spool.Append(ctx, j.msgs, f.onAck(j), false); err != nil {
+				continue // stopping
+			}
+			f.metrics.appended.WithLabelValues(f.input).Add(float64(len(j.msgs)))
+		}
+	}()
+
+	f.read(stop, work, order)
+	cancel()
+	close(work)
+	close(order)
+	wg.Wait()
+	<-appended
+}
+
+// read polls until stop is closed, sending each batch to the workers and,
+// in the same order, to the appender.
+func (f *fileSource) read(stop <-chan struct{}, work, order chan<- *job) {
+	t := time.NewTicker(f.opts.poll)
+	defer t.Stop()
+	for {
+		now := time.Now()
+		recs, full := f.poll(now)
+		if len(recs) > 0 {
+			j := &job{now: now, recs: recs, commits: commits(recs), done: make(chan struct{})}
+			select {
+			case work <- j:
+			case <-stop:
+				return
+			}
+			select {
+			case order <- j:
+			case <-stop:
+				return
+			}
+		}
+		if full {
+			select {
+			case <-stop:
+				return
+			default:
+				continue // more is waiting: no pause
+			}
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// poll returns the next records (copies, safe to keep) and whether the
+// tailer had more lines than one batch.
+func (f *fileSource) poll(now time.Time) ([]multiline.Record, bool) {
+	f.mu.Lock()
+	lines, err := f.tailer.Poll(f.opts.batch, now)
+	st := f.tailer.Stats()
+	files := f.tailer.Files()
+	f.mu.Unlock()
+	f.observe(st, files, err)
+	f.saveOrigins(lines)
+	full := len(lines) >= f.opts.batch
+	if f.joiner == nil {
+		return copyLines(lines), full
+	}
+	var recs []multiline.Record
+	for _, l := range lines {
+		recs = f.joiner.Add(multiline.Line{Origin: l.Origin, Offset: l.Offset, End: l.End, Data: l.Data, Truncated: l.Truncated}, now, recs)
+	}
+	return f.joiner.Flush(now, false, recs), full
+}
+
+// saveOrigins saves the checkpoints before the first line of a file (or of
+// a file's new content, after copytruncate) is shipped. A file's origin is
+// taken from its first bytes when it is first seen and goes into every
+// event id; were it not saved, a restart would see the file's longer
+// prefix, give it another origin, and lines read again would get new ids.
+func (f *fileSource) saveOrigins(lines []tail.Line) {
+	if f.saved == nil {
+		f.saved = map[string]bool{}
+		for _, cp := range f.checkpoints() {
+			f.saved[cp.Origin] = true
+		}
+	}
+	fresh := false
+	for _, l := range lines {
+		fresh = fresh || !f.saved[l.Origin]
+	}
+	if !fresh {
+		return
+	}
+	if err := f.saveNow(); err != nil {
+		f.logger.Error("saving checkpoints failed; lines may be shipped again after a restart", "err", err)
+		return
+	}
+	for _, l := range lines {
+		f.saved[l.Origin] = true
+	}
+}
+
+// copyLines makes records of lines, copying their bytes into one buffer.
+func copyLines(lines []tail.Line) []multiline.Record {
+	if len(lines) == 0 {
+		return nil
+	}
+	n := 0
+	for _, l := range lines {
+		n += len(l.Data)
+	}
+	buf := make([]byte, 0, n)
+	recs := make([]multiline.Record, len(lines))
+	for i, l := range lines {
+		start := len(buf)
+		buf = append(buf, l.Data...)
+		recs[i] = multiline.Record{
+			Origin: l.Origin, Offset: l.Offset, End: l.End,
+			Data: buf[start:len(buf):len(buf)], Truncated: l.Truncated, Lines: 1,
+		}
+	}
+	return recs
+}
+
+// commits returns, for each file the records come from, the end of its
+// last record.
+func commits(recs []multiline.Record) []commit {
+	var cs []commit
+next:
+	for _, r := range recs {
+		for i := range cs {
+			if cs[i].origin == r.Origin {
+				cs[i].end = max(cs[i].end, r.End)
+				continue next
+			}
+		}
+		cs = append(cs, commit{origin: r.Origin, end: r.End})
+	}
+	return cs
+}
+
+// encode parses and encodes a job's records into messages.
+func (f *fileSource) encode(j *job) {
+	size := 0
+	for _, r := range j.recs {
+		size += len(r.Data)
+	}
+	buf := make([]byte, 0, size*4+len(j.recs)*512)
+	j.msgs = make([]spool.Msg, 0, len(j.recs))
+	for _, r := range j.recs {
+		ev, _ := f.parser.Parse(parse.Input{
+			Tenant: f.opts.tenant, Host: f.opts.host, Origin: r.Origin, Offset: r.Offset,
+			Line: r.Data, Truncated: r.Truncated, Now: j.now,
+		})
+		if ev.ParseError != "" {
+			j.bad++
+		}
+		var msg spool.Msg
+		var err error
+		if buf, msg, err = appendEvent(buf, ev); err != nil {
+			// A parser's event always encodes; keep the line anyway.
+			ev = rawEvent(f.opts, r, j.now, err.Error())
+			if buf, msg, err = appendEvent(buf, ev); err != nil {
+				f.logger.Error("event cannot be encoded", "err", err.Error())
+				continue
+			}
+			j.bad++
+		}
+		j.msgs = append(j.msgs, msg)
+	}
+	j.recs = nil // the encoded messages are all that is needed now
+	f.metrics.parseErrors.WithLabelValues(f.input).Add(float64(j.bad))
+}
+
+// onAck returns what runs once Kafka acknowledged j and all before it.
+func (f *fileSource) onAck(j *job) func() {
+	n := len(j.msgs)
+	return func() {
+		f.mu.Lock()
+		for _, c := range j.commits {
+			f.tailer.Commit(c.origin, c.end)
+		}
+		f.mu.Unlock()
+		f.metrics.published.WithLabelValues(f.input).Add(float64(n))
+		f.dirty()
+	}
+}
+
+// observe updates the metrics from the tailer's counters, and logs a read
+// problem when it starts or changes, not every poll.
+func (f *fileSource) observe(st tail.Stats, files int, err error) {
+	m := f.metrics
+	m.lines.WithLabelValues(f.input).Add(float64(st.Lines - f.last.Lines))
+	m.bytes.WithLabelValues(f.input).Add(float64(st.Bytes - f.last.Bytes))
+	m.truncated.WithLabelValues(f.input).Add(float64(st.Truncated - f.last.Truncated))
+	f.last = st
+	if err != nil {
+		m.readErrors.WithLabelValues(f.input).Inc()
+	}
+	if msg := errString(err); msg != f.lastErr {
+		if msg != "" {
+			f.logger.Warn("reading files failed", "input", f.input, "err", msg)
+		} else {
+			f.logger.Info("reading files works again", "input", f.input)
+		}
+		f.lastErr = msg
+	}
+}
+
+func (f *fileSource) checkpoints() []tail.Checkpoint {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tailer.Checkpoints()
+}
+
+func (f *fileSource) files() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.tailer.Files()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// rawEvent keeps a record as a raw event whose ParseError says why.
+func rawEvent(o sourceOptions, r multiline.Record, now time.Time, reason string) *event.Event {
+	ev, _ := parse.Raw{}.Parse(parse.Input{
+		Tenant: o.tenant, Host: o.host, Origin: r.Origin, Offset: r.Offset,
+		Line: r.Data, Truncated: r.Truncated, Now: now,
+	})
+	ev.ParseError = reason
+	return ev
+}
