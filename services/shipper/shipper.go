@@ -110,7 +110,7 @@ func New(deps service.Deps) (*Shipper, error) {
 		ready:   telemetry.NewReadiness(),
 	}
 	for i, in := range cfg.Shipper.Files {
-		p, err := parse.New(in.Format)
+		p, err := parse.New(in.Format, parse.WithFields(in.Fields))
 		if err != nil {
 			return nil, fmt.Errorf("shipper.files[%d].format: %w", i, err)
 		}

@@ -177,12 +177,12 @@ func checkEvent(tb testing.TB, in Input, ev *event.Event) {
 }
 
 func TestNew(t *testing.T) {
-	for _, format := range []string{"auto", "sshd", "json", "raw"} {
+	for _, format := range Formats {
 		p, err := New(format)
 		require.NoError(t, err)
 		require.Equal(t, format, p.Name())
 	}
-	for _, format := range []string{"", "SSHD", "syslog", "json "} {
+	for _, format := range []string{"", "SSHD", "syslog ", "json ", "access", "zeek-json"} {
 		_, err := New(format)
 		require.ErrorIs(t, err, ErrUnknownFormat)
 		require.ErrorContains(t, err, fmt.Sprintf("%q", format))
@@ -224,10 +224,12 @@ func TestFormatParsersReject(t *testing.T) {
 		require.Equal(t, tc.reason, ev.ParseError, "%s %q", tc.p.Name(), tc.line)
 	}
 
-	ev, ok := Auto{}.Parse(in("Dec 10 06:55:46 host cron[1]: job"))
-	require.True(t, ok)
-	require.Equal(t, ReasonNoMatch, ev.ParseError)
-	ev, ok = Raw{}.Parse(in("anything"))
+	for _, line := range []string{"hello world", "Dec 10 06:55:46", "2026-01-02 10:00:00 nothing", "# comment", "\t   "} {
+		ev, ok := Auto{}.Parse(in(line))
+		require.True(t, ok)
+		require.Equal(t, ReasonNoMatch, ev.ParseError, "%q", line)
+	}
+	ev, ok := Raw{}.Parse(in("anything"))
 	require.True(t, ok)
 	require.Empty(t, ev.ParseError)
 }
