@@ -305,6 +305,13 @@ func epoch(s string) (time.Time, bool) {
 			return time.Unix(0, n), true
 		}
 	}
+	if sec, frac, ok := strings.Cut(s, "."); ok && len(sec) > 0 && len(sec) <= 10 && allDigits(sec) && len(frac) > 0 && allDigits(frac) {
+		// Seconds with a fraction ("1767344400.120001", as Zeek writes):
+		// read exactly, not through a float.
+		n, _ := strconv.ParseInt(sec, 10, 64)
+		ns, _, _ := parseFraction(frac, 0)
+		return time.Unix(n, int64(ns)), true
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return time.Time{}, false

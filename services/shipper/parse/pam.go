@@ -84,7 +84,7 @@ func pamMessage(ev *event.Event, svc, mod, body string) {
 			ev.Attrs[AttrTTY] = tty
 		}
 		user, ruser := field(body, " user="), field(body, " ruser=")
-		if ruser == "" {
+		if ruser == "" && invokerService(svc) {
 			ruser = field(body, " logname=")
 		}
 		switch {

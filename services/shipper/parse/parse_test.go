@@ -79,7 +79,7 @@ func fixtureInput(origin string, l fixtureLine) Input {
 // compares one encoded event per line with the .golden file next to it.
 // go test -run TestGolden -update rewrites the golden files.
 func TestGolden(t *testing.T) {
-	for _, format := range []string{FormatAuto, FormatSSHD, FormatJSON, FormatRaw} {
+	for _, format := range Formats {
 		files, err := filepath.Glob(filepath.Join("testdata", format, "*.log"))
 		require.NoError(t, err)
 		require.NotEmpty(t, files, "no fixtures for %s", format)

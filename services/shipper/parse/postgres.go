@@ -15,6 +15,9 @@ const (
 	// authorized", MySQL's Connect) or failure ("password authentication
 	// failed", "no pg_hba.conf entry", "Access denied").
 	ActionDBLogin = "db_login"
+	// ActionDBAuthenticated is PostgreSQL's "connection authenticated"
+	// (≥ 14), logged before "connection authorized".
+	ActionDBAuthenticated = "db_authenticated"
 	// ActionDBDisconnect is a session ending; Value is its length in
 	// seconds when the server says it.
 	ActionDBDisconnect = "db_disconnect"
@@ -109,9 +112,12 @@ func (p Postgres) match(in Input, s string) (*event.Event, string) {
 	case "FATAL", "ERROR", "PANIC":
 		pgError(ev, msg)
 	}
-	if ev.SrcIP == "" {
-		if c, ok := p.sess.get(in.Origin, pid); ok {
+	if c, ok := p.sess.get(in.Origin, pid); ok {
+		if ev.SrcIP == "" {
 			ev.SrcIP, ev.SrcPort = c.ip, c.port
+		}
+		if ev.User == "" {
+			ev.User = c.user
 		}
 	}
 	finish(ev, in)
@@ -257,9 +263,13 @@ func (p Postgres) pgLog(ev *event.Event, origin, pid, msg string) {
 		// "connection authorized: user=app database=shop application_name=psql SSL enabled (…)"
 		ev.Category, ev.Action, ev.Outcome = event.CategoryAuthentication, ActionDBLogin, event.OutcomeSuccess
 		pgUserDB(ev, msg)
+		if c, ok := p.sess.get(origin, pid); ok {
+			c.user = ev.User
+			p.sess.put(origin, pid, c)
+		}
 	case strings.HasPrefix(msg, "connection authenticated: "):
 		// PostgreSQL ≥ 14: "connection authenticated: identity="app" method=scram-sha-256 (…)"
-		ev.Category, ev.Outcome = event.CategoryAuthentication, event.OutcomeSuccess
+		ev.Category, ev.Action, ev.Outcome = event.CategoryAuthentication, ActionDBAuthenticated, event.OutcomeSuccess
 		if m := field(msg, " method="); m != "" {
 			ev.Attrs[AttrAuthMethod] = m
 		}
