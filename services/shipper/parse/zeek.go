@@ -91,7 +91,9 @@ func (z *Zeek) match(in Input, s string) (*event.Event, string) {
 		}
 		return nil, "zeek: bad ts"
 	case t[0] == '#':
-		return z.header(in, s, t), ""
+		ev := z.header(in, s, t)
+		finish(ev, in)
+		return ev, ""
 	}
 	h := z.headers[in.Origin]
 	if h == nil || len(h.fields) == 0 {
