@@ -6,6 +6,8 @@ import (
 	"net"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -189,9 +191,19 @@ type SpoolConfig struct {
 type FileInput struct {
 	// Paths are glob patterns; files that appear later are picked up.
 	Paths []string `mapstructure:"paths" yaml:"paths"`
-	// Format is auto, sshd, json or raw. auto tries json, then sshd, and
-	// keeps anything else as a raw event. Default auto.
+	// Format of the lines: auto, syslog, sshd, nginx, apache, postgres,
+	// mysql, zeek, json or raw (see FileFormats and the shipper's parse
+	// README). auto recognises every format a single line tells (JSON and
+	// Zeek JSON, syslog, access and error logs, PostgreSQL, MySQL) and keeps
+	// anything else as a raw event; zeek is the only one that reads Zeek's
+	// TSV logs. Default auto.
 	Format string `mapstructure:"format" yaml:"format"`
+	// Fields maps envelope keys to dotted paths in JSON lines, for the json
+	// and auto formats: {"user.name": "actor.login", "source.ip":
+	// "client.addr", timestamp: "time"}. A mapped key is read only from its
+	// path; the others keep their usual names. Keys: JSONFieldKeys.
+	// Default none.
+	Fields map[string]string `mapstructure:"fields" yaml:"fields"`
 	// FromEnd starts files found when the shipper first runs (it has no
 	// checkpoints yet) at their end instead of their first byte, to skip
 	// old history. Files that appear later are always read from their
@@ -218,6 +230,18 @@ type MultilineConfig struct {
 	// Timeout ships a record whose next line has not come for this long.
 	// Default 2s.
 	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+}
+
+// FileFormats are the formats a FileInput may name.
+var FileFormats = []string{"auto", "syslog", "sshd", "nginx", "apache", "postgres", "mysql", "zeek", "json", "raw"}
+
+// JSONFieldKeys are the envelope keys FileInput.Fields may map. "timestamp"
+// is another name for "@timestamp", which YAML needs quoted.
+var JSONFieldKeys = []string{
+	"@timestamp", "timestamp", "host.name", "user.name",
+	"source.ip", "source.port", "destination.ip", "destination.port",
+	"event.category", "event.action", "event.outcome", "network.protocol",
+	"source.bytes", "destination.bytes", "vigil.value", "message",
 }
 
 // ProcessorConfig configures the processor.
@@ -324,6 +348,7 @@ func Default() Config {
 			Files: []FileInput{{
 				Paths:     []string{"/var/log/auth.log", "/var/log/secure", "var/inbox/*"},
 				Format:    "auto",
+				Fields:    map[string]string{},
 				Multiline: DefaultMultiline(),
 			}},
 			StateDir:           "var/shipper",
@@ -434,7 +459,26 @@ func (c *Config) Validate() error {
 		if len(f.Paths) == 0 {
 			v.add(key+".paths", "must list at least one glob")
 		}
-		v.oneOf(key+".format", f.Format, "auto", "sshd", "json", "raw")
+		v.oneOf(key+".format", f.Format, FileFormats...)
+		if len(f.Fields) > 0 && f.Format != "json" && f.Format != "auto" {
+			v.add(key+".fields", fmt.Sprintf("maps JSON fields: it needs format json or auto, not %q", f.Format))
+		}
+		fieldKeys := make([]string, 0, len(f.Fields))
+		for k := range f.Fields {
+			fieldKeys = append(fieldKeys, k)
+		}
+		slices.Sort(fieldKeys)
+		for _, k := range fieldKeys {
+			switch {
+			case !slices.Contains(JSONFieldKeys, k):
+				v.add(key+".fields."+k, fmt.Sprintf("unknown envelope key %q (want one of %s)", k, strings.Join(JSONFieldKeys, ", ")))
+			case strings.TrimSpace(f.Fields[k]) == "":
+				v.add(key+".fields."+k, "needs a JSON path")
+			}
+		}
+		if f.Fields["timestamp"] != "" && f.Fields["@timestamp"] != "" {
+			v.add(key+".fields.timestamp", "@timestamp is mapped too; they name the same field")
+		}
 		for _, p := range f.Paths {
 			if _, err := filepath.Match(p, ""); err != nil {
 				v.add(key+".paths", fmt.Sprintf("%q is not a valid glob: %v", p, err))

@@ -31,6 +31,16 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
 }
 
+// A JSON field mapping keeps its dotted keys whole (they are not nested
+// config keys) and its paths as written.
+func TestLoadJSONFields(t *testing.T) {
+	c, err := Load(Source{File: "testdata/json_fields.yaml", Environ: []string{}})
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{
+		"timestamp": "time", "source.ip": "client.addr", "user.name": "actor.Login", "event.outcome": "result",
+	}, c.Shipper.Files[0].Fields)
+}
+
 func TestLoadRejects(t *testing.T) {
 	tests := []struct {
 		name string
@@ -46,6 +56,12 @@ func TestLoadRejects(t *testing.T) {
 		{"two topics with one name", Source{Set: []string{"kafka.topics.events_dlq=vigil.events"}}, []string{"kafka.topics.events_dlq", "own name"}},
 		{"bad glob", Source{File: "testdata/bad_glob.yaml"}, []string{"shipper.files[0].paths", "not a valid glob"}},
 		{"line limit too large", Source{Set: []string{"shipper.max_line_bytes=100000000"}}, []string{"shipper.max_line_bytes"}},
+		{"bad JSON field mapping", Source{File: "testdata/bad_fields.yaml"}, []string{
+			`shipper.files[0].fields.source.address: unknown envelope key "source.address"`,
+			"shipper.files[0].fields.user.name: needs a JSON path",
+			`shipper.files[1].fields: maps JSON fields: it needs format json or auto, not "sshd"`,
+		}},
+		{"unknown format", Source{Set: []string{}, File: "testdata/bad_format.yaml"}, []string{"shipper.files[0].format", `"zeek-json"`}},
 		{"misspelled key in a list item", Source{File: "testdata/misspelled_in_list.yaml"}, []string{"pathz"}},
 		{"missing file", Source{File: "testdata/nope.yaml"}, []string{"nope.yaml"}},
 	}

@@ -21,6 +21,9 @@ import (
 type fileSource struct {
 	input   string // metrics label
 	parser  parse.Parser
+	// ordered: the parser must see lines in order, so the reader parses
+	// and only encoding runs in parallel.
+	ordered bool
 	joiner  *multiline.Joiner // nil: a line is a record
 	spool   *spool.Spool
 	metrics *metrics
@@ -51,7 +54,8 @@ type sourceOptions struct {
 type job struct {
 	now     time.Time
 	recs    []multiline.Record
-	commits []commit // the end of the batch in each file it touches
+	evs     []*event.Event // parsed, when the reader parses
+	commits []commit       // the end of the batch in each file it touches
 	msgs    []spool.Msg
 	bad     int // lines kept raw because no parser understood them
 	done    chan struct{}
@@ -112,6 +116,9 @@ func (f *fileSource) read(stop <-chan struct{}, work, order chan<- *job) {
 		recs, full := f.poll(now)
 		if len(recs) > 0 {
 			j := &job{now: now, recs: recs, commits: commits(recs), done: make(chan struct{})}
+			if f.ordered {
+				f.parse(j)
+			}
 			select {
 			case work <- j:
 			case <-stop:
@@ -227,22 +234,34 @@ next:
 	return cs
 }
 
-// encode parses and encodes a job's records into messages.
+// parse turns a job's records into events.
+func (f *fileSource) parse(j *job) {
+	j.evs = make([]*event.Event, len(j.recs))
+	for i, r := range j.recs {
+		j.evs[i], _ = f.parser.Parse(parse.Input{
+			Tenant: f.opts.tenant, Host: f.opts.host, Origin: r.Origin, Offset: r.Offset,
+			Line: r.Data, Truncated: r.Truncated, Now: j.now,
+		})
+		if j.evs[i].ParseError != "" {
+			j.bad++
+		}
+	}
+}
+
+// encode encodes a job's events (parsing its records first, unless the
+// reader did) into messages.
 func (f *fileSource) encode(j *job) {
+	if j.evs == nil {
+		f.parse(j)
+	}
 	size := 0
 	for _, r := range j.recs {
 		size += len(r.Data)
 	}
 	buf := make([]byte, 0, size*4+len(j.recs)*512)
 	j.msgs = make([]spool.Msg, 0, len(j.recs))
-	for _, r := range j.recs {
-		ev, _ := f.parser.Parse(parse.Input{
-			Tenant: f.opts.tenant, Host: f.opts.host, Origin: r.Origin, Offset: r.Offset,
-			Line: r.Data, Truncated: r.Truncated, Now: j.now,
-		})
-		if ev.ParseError != "" {
-			j.bad++
-		}
+	for i, r := range j.recs {
+		ev := j.evs[i]
 		var msg spool.Msg
 		var err error
 		if buf, msg, err = appendEvent(buf, ev); err != nil {
@@ -256,7 +275,7 @@ func (f *fileSource) encode(j *job) {
 		}
 		j.msgs = append(j.msgs, msg)
 	}
-	j.recs = nil // the encoded messages are all that is needed now
+	j.recs, j.evs = nil, nil // the encoded messages are all that is needed now
 	f.metrics.parseErrors.WithLabelValues(f.input).Add(float64(j.bad))
 }
 

@@ -81,7 +81,7 @@ func New(deps service.Deps) (*Shipper, error) {
 		poll: cfg.Shipper.PollInterval, workers: workers,
 	}
 	for i, in := range cfg.Shipper.Files {
-		p, err := parse.New(in.Format)
+		p, err := parse.New(in.Format, parse.WithFields(in.Fields))
 		if err != nil {
 			return nil, fmt.Errorf("shipper.files[%d].format: %w", i, err)
 		}
@@ -90,7 +90,7 @@ func New(deps service.Deps) (*Shipper, error) {
 			return nil, fmt.Errorf("shipper.files[%d].%w", i, err)
 		}
 		s.sources = append(s.sources, &fileSource{
-			input: fmt.Sprintf("files[%d]", i), parser: p, joiner: j,
+			input: fmt.Sprintf("files[%d]", i), parser: p, ordered: parse.Ordered(in.Format), joiner: j,
 			metrics: s.metrics, logger: s.logger, opts: opts,
 			dirty: func() { s.dirty.Store(true) }, saveNow: s.save,
 		})

@@ -3,6 +3,8 @@ package parse
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"slices"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
 )
 
@@ -39,6 +42,9 @@ type JSON struct {
 	// Location is the time zone of timestamps that carry no offset
 	// ("2006-01-02 15:04:05"). nil means UTC.
 	Location *time.Location
+	// fields, when set, replaces the keys of the mapped envelope fields
+	// (WithFields).
+	fields *fieldMap
 }
 
 // Name returns "json".
@@ -62,6 +68,12 @@ func (p JSON) match(in Input, s string) (*event.Event, string) {
 	if err := json.Unmarshal(b, &top); err != nil {
 		return nil, "json: " + strings.TrimPrefix(err.Error(), "json: ")
 	}
+	return p.object(in, s, b, top)
+}
+
+// object builds the event of a JSON object line; b is the line without its
+// byte order mark, top its decoded members.
+func (p JSON) object(in Input, s string, b []byte, top map[string]json.RawMessage) (*event.Event, string) {
 	if _, ok := top["vigil.version"]; ok {
 		return envelope(in, b, s)
 	}
@@ -72,42 +84,48 @@ func (p JSON) match(in Input, s string) (*event.Event, string) {
 	ev := newEvent(in, s, FormatJSON)
 	f := fields{m: make(map[string]json.RawMessage, len(top))}
 	f.flatten("", top, 0)
+	k := &defaultKeys
+	if p.fields != nil {
+		k = &p.fields.keys
+	}
 
-	if t, ok := take(&f, func(r json.RawMessage) (time.Time, bool) { return jsonTime(r, loc) },
-		"@timestamp", "timestamp", "time", "ts"); ok {
+	if t, ok := take(&f, func(r json.RawMessage) (time.Time, bool) { return jsonTime(r, loc) }, k.timestamp...); ok {
 		ev.Timestamp = t
 	}
-	ev.Host = orDefault(f.takeString("host.name", "hostname", "host"), ev.Host)
-	ev.User = f.takeString("user.name", "user", "username")
-	if a, ok := take(&f, jsonAddr, "source.ip", "src_ip", "client_ip", "remote_addr"); ok {
+	ev.Host = orDefault(f.takeString(k.host...), ev.Host)
+	ev.User = f.takeString(k.user...)
+	if a, ok := take(&f, jsonAddr, k.srcIP...); ok {
 		ev.SrcIP, ev.SrcPort = a.ip, a.port
 	}
-	if a, ok := take(&f, jsonAddr, "destination.ip", "dst_ip"); ok {
+	if a, ok := take(&f, jsonAddr, k.dstIP...); ok {
 		ev.DstIP, ev.DstPort = a.ip, a.port
 	}
-	if port, ok := take(&f, jsonPort, "source.port", "src_port"); ok {
+	if port, ok := take(&f, jsonPort, k.srcPort...); ok {
 		ev.SrcPort = port
 	}
-	if port, ok := take(&f, jsonPort, "destination.port", "dst_port"); ok {
+	if port, ok := take(&f, jsonPort, k.dstPort...); ok {
 		ev.DstPort = port
 	}
-	if c, ok := take(&f, jsonCategory, "event.category", "category"); ok {
+	if c, ok := take(&f, jsonCategory, k.category...); ok {
 		ev.Category = c
 	}
-	ev.Action = f.takeString("event.action", "action")
-	if o, ok := take(&f, jsonOutcome, "event.outcome", "outcome"); ok {
+	ev.Action = f.takeString(k.action...)
+	if o, ok := take(&f, jsonOutcome, k.outcome...); ok {
 		ev.Outcome = o
 	}
-	ev.Protocol = f.takeString("network.protocol", "protocol")
-	if n, ok := take(&f, jsonUint, "source.bytes", "bytes_out"); ok {
+	ev.Protocol = f.takeString(k.protocol...)
+	if n, ok := take(&f, jsonUint, k.srcBytes...); ok {
 		ev.BytesOut = n
 	}
-	if n, ok := take(&f, jsonUint, "destination.bytes", "bytes_in"); ok {
+	if n, ok := take(&f, jsonUint, k.dstBytes...); ok {
 		ev.BytesIn = n
+	}
+	if v, ok := take(&f, jsonFloat, k.value...); ok {
+		ev.Value = v
 	}
 	// The log message has no envelope field of its own (event.original is
 	// the whole line): it is the first attribute, never dropped.
-	if m := f.takeString("message", "msg"); m != "" {
+	if m := f.takeString(k.message...); m != "" {
 		setAttr(ev, "message", m)
 	}
 	f.attrs(ev)
@@ -287,6 +305,13 @@ func epoch(s string) (time.Time, bool) {
 			return time.Unix(0, n), true
 		}
 	}
+	if sec, frac, ok := strings.Cut(s, "."); ok && len(sec) > 0 && len(sec) <= 10 && allDigits(sec) && len(frac) > 0 && allDigits(frac) {
+		// Seconds with a fraction ("1767344400.120001", as Zeek writes):
+		// read exactly, not through a float.
+		n, _ := strconv.ParseInt(sec, 10, 64)
+		ns, _, _ := parseFraction(frac, 0)
+		return time.Unix(n, int64(ns)), true
+	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 		return time.Time{}, false
@@ -454,4 +479,93 @@ func envelope(in Input, b []byte, s string) (*event.Event, string) {
 	}
 	finish(&ev, in)
 	return &ev, ""
+}
+
+// jsonFloat reads a number, or a numeric string.
+func jsonFloat(r json.RawMessage) (float64, bool) {
+	s, ok := jsonScalar(r)
+	if !ok {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}
+
+// jsonKeys are the (flattened, dotted) keys each envelope field is read
+// from, the first usable one winning.
+type jsonKeys struct {
+	timestamp, host, user, srcIP, srcPort, dstIP, dstPort   []string
+	category, action, outcome, protocol, srcBytes, dstBytes []string
+	value, message                                          []string
+}
+
+// defaultKeys are the keys read without a mapping; see README.md.
+var defaultKeys = jsonKeys{
+	timestamp: []string{"@timestamp", "timestamp", "time", "ts"},
+	host:      []string{"host.name", "hostname", "host"},
+	user:      []string{"user.name", "user", "username"},
+	srcIP:     []string{"source.ip", "src_ip", "client_ip", "remote_addr"},
+	srcPort:   []string{"source.port", "src_port"},
+	dstIP:     []string{"destination.ip", "dst_ip"},
+	dstPort:   []string{"destination.port", "dst_port"},
+	category:  []string{"event.category", "category"},
+	action:    []string{"event.action", "action"},
+	outcome:   []string{"event.outcome", "outcome"},
+	protocol:  []string{"network.protocol", "protocol"},
+	srcBytes:  []string{"source.bytes", "bytes_out"},
+	dstBytes:  []string{"destination.bytes", "bytes_in"},
+	value:     nil,
+	message:   []string{"message", "msg"},
+}
+
+// fieldMap is a checked field mapping.
+type fieldMap struct {
+	keys jsonKeys
+}
+
+// newFieldMap checks a mapping from envelope keys to JSON paths and returns
+// the keys to read: the mapped path for a mapped field, the usual names
+// for the others.
+func newFieldMap(m map[string]string) (*fieldMap, error) {
+	fm := &fieldMap{keys: defaultKeys}
+	k := &fm.keys
+	slots := map[string]*[]string{
+		"@timestamp": &k.timestamp, "timestamp": &k.timestamp, "host.name": &k.host,
+		"user.name": &k.user, "source.ip": &k.srcIP, "source.port": &k.srcPort,
+		"destination.ip": &k.dstIP, "destination.port": &k.dstPort,
+		"event.category": &k.category, "event.action": &k.action,
+		"event.outcome": &k.outcome, "network.protocol": &k.protocol,
+		"source.bytes": &k.srcBytes, "destination.bytes": &k.dstBytes,
+		"vigil.value": &k.value, "message": &k.message,
+	}
+	if _, both := m["timestamp"]; both {
+		if _, ok := m["@timestamp"]; ok {
+			return nil, fmt.Errorf("parse: %w: fields: timestamp and @timestamp name the same field", ErrBadOption)
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for key := range m {
+		keys = append(keys, key)
+	}
+	slices.Sort(keys)
+	var errs []error
+	for _, key := range keys {
+		slot, ok := slots[key]
+		path := strings.TrimSpace(m[key])
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("parse: %w: fields: unknown envelope key %q (want one of %s)", ErrBadOption, key, strings.Join(config.JSONFieldKeys, ", ")))
+		case path == "":
+			errs = append(errs, fmt.Errorf("parse: %w: fields.%s: empty JSON path", ErrBadOption, key))
+		default:
+			*slot = []string{path}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return fm, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -35,24 +36,38 @@ type Input struct {
 // Parser turns a line into an event, or reports that it does not recognise
 // it.
 //
-// The format parsers (JSON, SSHD) return false for a line that is not their
-// format. The parsers New returns never do: they keep such a line as a raw
-// event whose ParseError says why, so that no line is lost.
+// The format parsers (JSON, SSHD, Syslog, …) return false for a line that is
+// not their format. The parsers New returns never do: they keep such a line
+// as a raw event whose ParseError says why, so that no line is lost.
 type Parser interface {
 	// Name is the format's name, as given to New.
 	Name() string
 	// Parse returns the line's event, or false when the line is not this
-	// format. It is safe for concurrent use.
+	// format. Parsers of stateless formats are safe for concurrent use; a
+	// Zeek parser is not (see New).
 	Parse(in Input) (*event.Event, bool)
 }
 
 // Format names accepted by New.
 const (
-	FormatAuto = "auto"
-	FormatSSHD = "sshd"
-	FormatJSON = "json"
-	FormatRaw  = "raw"
+	FormatAuto     = "auto"
+	FormatSyslog   = "syslog"
+	FormatSSHD     = "sshd"
+	FormatNginx    = "nginx"
+	FormatApache   = "apache"
+	FormatPostgres = "postgres"
+	FormatMySQL    = "mysql"
+	FormatZeek     = "zeek"
+	FormatJSON     = "json"
+	FormatRaw      = "raw"
 )
+
+// Formats lists the names New accepts, in the order the README documents
+// them.
+var Formats = []string{
+	FormatAuto, FormatSyslog, FormatSSHD, FormatNginx, FormatApache,
+	FormatPostgres, FormatMySQL, FormatZeek, FormatJSON, FormatRaw,
+}
 
 // Attribute keys the parsers set on every format.
 const (
@@ -72,24 +87,97 @@ const maxReason = 200
 // ErrUnknownFormat is wrapped by New's error for a format it does not know.
 var ErrUnknownFormat = errors.New("unknown format")
 
-// New returns the parser for a format: "auto", "sshd", "json" or "raw".
-// Timestamps without a zone are read as UTC; build Auto, SSHD or JSON
-// directly to read them in another zone.
+// ErrBadOption is wrapped by New's error for an option that does not fit.
+var ErrBadOption = errors.New("bad option")
+
+// Option configures the parser New returns.
+type Option func(*options)
+
+type options struct {
+	loc    *time.Location
+	fields map[string]string
+}
+
+// WithLocation sets the time zone of timestamps that carry no offset
+// (year-less syslog, access logs never lack one, PostgreSQL zone names
+// other than UTC/GMT, MySQL's old local times, JSON "2006-01-02 15:04:05").
+// Default UTC.
+func WithLocation(loc *time.Location) Option {
+	return func(o *options) { o.loc = loc }
+}
+
+// WithFields maps envelope keys (config.JSONFieldKeys) to dotted JSON paths for
+// the json format and the JSON lines of auto, e.g. {"user.name": "actor.login"}.
+// A mapped key is read only from its path; the others keep their usual
+// names. Default: no mapping. New fails, naming the key, for a key that is
+// not one of them or an empty path.
+func WithFields(m map[string]string) Option {
+	return func(o *options) { o.fields = m }
+}
+
+// New returns a fresh parser for a format: one of Formats. Every call
+// returns a new parser: the shipper calls it once per configured input.
+//
+// The zeek parser is stateful: it remembers the #fields header of every
+// origin (Input.Origin) it read, so it must see a file's header lines
+// before its data lines, and it is not safe for concurrent use. The other
+// parsers are stateless and safe for concurrent use.
 //
 // The returned parser always returns an event and true: a line its format
 // does not recognise becomes a raw event with ParseError set.
-func New(format string) (Parser, error) {
+func New(format string, opts ...Option) (Parser, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.loc == nil {
+		o.loc = time.UTC
+	}
+	var mapping *fieldMap
+	if len(o.fields) > 0 {
+		if format != FormatJSON && format != FormatAuto {
+			return nil, fmt.Errorf("parse: %w: a field mapping applies to the json and auto formats, not %q", ErrBadOption, format)
+		}
+		m, err := newFieldMap(o.fields)
+		if err != nil {
+			return nil, err
+		}
+		mapping = m
+	}
+	js := JSON{Location: o.loc, fields: mapping}
 	switch format {
 	case FormatAuto:
-		return Auto{}, nil
+		return Auto{JSON: js, Location: o.loc, pg: &sessions{}, my: &sessions{}}, nil
+	case FormatSyslog:
+		return fallback{m: Syslog{Location: o.loc}}, nil
 	case FormatSSHD:
-		return fallback{m: SSHD{}}, nil
+		return fallback{m: SSHD{Location: o.loc}}, nil
+	case FormatNginx, FormatApache:
+		return fallback{m: Web{Server: format, Location: o.loc}}, nil
+	case FormatPostgres:
+		return fallback{m: Postgres{Location: o.loc, sess: &sessions{}}}, nil
+	case FormatMySQL:
+		return fallback{m: MySQL{Location: o.loc, sess: &sessions{}}}, nil
+	case FormatZeek:
+		return fallback{m: NewZeek()}, nil
 	case FormatJSON:
-		return fallback{m: JSON{}}, nil
+		return fallback{m: js}, nil
 	case FormatRaw:
 		return Raw{}, nil
 	}
-	return nil, fmt.Errorf("parse: %w %q: want auto, sshd, json or raw", ErrUnknownFormat, format)
+	return nil, fmt.Errorf("parse: %w %q: want one of %s", ErrUnknownFormat, format, strings.Join(Formats, ", "))
+}
+
+// Ordered reports whether the parser New returns for format remembers what
+// earlier lines said (Zeek headers, database sessions), so that the lines
+// of one origin must be parsed one after another, in order. The parsers of
+// the other formats may parse lines in any order, concurrently.
+func Ordered(format string) bool {
+	switch format {
+	case FormatAuto, FormatPostgres, FormatMySQL, FormatZeek:
+		return true
+	}
+	return false
 }
 
 // matcher is a format parser that can say why a line is not its format.
@@ -115,35 +203,6 @@ func (f fallback) Parse(in Input) (*event.Event, bool) {
 		ev = rawEvent(in, s, reason)
 	}
 	return ev, true
-}
-
-// Auto recognises JSON object lines and sshd syslog lines, and keeps every
-// other line as a raw event with ParseError "no parser matched". It always
-// returns true.
-type Auto struct {
-	// JSON parses lines that start with '{'.
-	JSON JSON
-	// SSHD parses the other lines.
-	SSHD SSHD
-}
-
-// Name returns "auto".
-func (Auto) Name() string { return FormatAuto }
-
-// Parse returns the line's event; it never returns false.
-func (a Auto) Parse(in Input) (*event.Event, bool) {
-	s := string(in.Line)
-	if looksJSON(in.Line) {
-		ev, reason := a.JSON.match(in, s)
-		if ev == nil {
-			ev = rawEvent(in, s, reason)
-		}
-		return ev, true
-	}
-	if ev, _ := a.SSHD.match(in, s); ev != nil {
-		return ev, true
-	}
-	return rawEvent(in, s, ReasonNoMatch), true
 }
 
 // bom is the UTF-8 byte order mark some editors and Windows tools write at
@@ -209,7 +268,24 @@ func newEvent(in Input, s, source string) *event.Event {
 }
 
 // finish sets what the reader told about the line.
+// When the line is not valid UTF-8 (SanitizeUTF8 made Message longer than
+// the line), the fields cut from it may not be either: they are sanitised
+// the same way.
 func finish(ev *event.Event, in Input) {
+	if len(ev.Message) != len(in.Line) {
+		ev.Host = event.SanitizeUTF8(ev.Host)
+		ev.User = event.SanitizeUTF8(ev.User)
+		ev.Action = event.SanitizeUTF8(ev.Action)
+		ev.Category = event.SanitizeUTF8(ev.Category)
+		ev.Protocol = event.SanitizeUTF8(ev.Protocol)
+		for k, v := range ev.Attrs {
+			if !utf8.ValidString(k) {
+				delete(ev.Attrs, k)
+				k = event.SanitizeUTF8(k)
+			}
+			ev.Attrs[k] = event.SanitizeUTF8(v)
+		}
+	}
 	if in.Truncated {
 		setAttr(ev, AttrTruncated, "true")
 	}

@@ -79,7 +79,7 @@ func fixtureInput(origin string, l fixtureLine) Input {
 // compares one encoded event per line with the .golden file next to it.
 // go test -run TestGolden -update rewrites the golden files.
 func TestGolden(t *testing.T) {
-	for _, format := range []string{FormatAuto, FormatSSHD, FormatJSON, FormatRaw} {
+	for _, format := range Formats {
 		files, err := filepath.Glob(filepath.Join("testdata", format, "*.log"))
 		require.NoError(t, err)
 		require.NotEmpty(t, files, "no fixtures for %s", format)
@@ -177,12 +177,12 @@ func checkEvent(tb testing.TB, in Input, ev *event.Event) {
 }
 
 func TestNew(t *testing.T) {
-	for _, format := range []string{"auto", "sshd", "json", "raw"} {
+	for _, format := range Formats {
 		p, err := New(format)
 		require.NoError(t, err)
 		require.Equal(t, format, p.Name())
 	}
-	for _, format := range []string{"", "SSHD", "syslog", "json "} {
+	for _, format := range []string{"", "SSHD", "syslog ", "json ", "access", "zeek-json"} {
 		_, err := New(format)
 		require.ErrorIs(t, err, ErrUnknownFormat)
 		require.ErrorContains(t, err, fmt.Sprintf("%q", format))
@@ -224,10 +224,12 @@ func TestFormatParsersReject(t *testing.T) {
 		require.Equal(t, tc.reason, ev.ParseError, "%s %q", tc.p.Name(), tc.line)
 	}
 
-	ev, ok := Auto{}.Parse(in("Dec 10 06:55:46 host cron[1]: job"))
-	require.True(t, ok)
-	require.Equal(t, ReasonNoMatch, ev.ParseError)
-	ev, ok = Raw{}.Parse(in("anything"))
+	for _, line := range []string{"hello world", "Dec 10 06:55:46", "2026-01-02 10:00:00 nothing", "# comment", "\t   "} {
+		ev, ok := Auto{}.Parse(in(line))
+		require.True(t, ok)
+		require.Equal(t, ReasonNoMatch, ev.ParseError, "%q", line)
+	}
+	ev, ok := Raw{}.Parse(in("anything"))
 	require.True(t, ok)
 	require.Empty(t, ev.ParseError)
 }
@@ -335,6 +337,9 @@ func TestInferYear(t *testing.T) {
 		{"a day ahead at most", date(2026, 6, 15, 12, 0, 0, utc), "Jun 16 12:00:00", utc, date(2026, 6, 16, 12, 0, 0, utc)},
 		{"more than a day ahead is last year", date(2026, 6, 15, 12, 0, 0, utc), "Jun 16 12:00:01", utc, date(2025, 6, 16, 12, 0, 1, utc)},
 		{"next year's first hour, read on New Year's Eve", date(2025, 12, 31, 23, 30, 0, utc), "Jan  1 00:10:00", utc, date(2026, 1, 1, 0, 10, 0, utc)},
+		{"last second of the year, read just after midnight", date(2026, 1, 1, 0, 0, 5, utc), "Dec 31 23:59:59", utc, date(2025, 12, 31, 23, 59, 59, utc)},
+		{"first second of the year, read by a clock just behind", date(2025, 12, 31, 23, 59, 58, utc), "Jan  1 00:00:01", utc, date(2026, 1, 1, 0, 0, 1, utc)},
+		{"December read in mid January", date(2026, 1, 15, 0, 0, 0, utc), "Dec 20 12:00:00", utc, date(2025, 12, 20, 12, 0, 0, utc)},
 		{"January read two days before the new year", date(2025, 12, 30, 0, 0, 0, utc), "Jan  1 00:10:00", utc, date(2025, 1, 1, 0, 10, 0, utc)},
 		{"Feb 29 in a leap year", date(2028, 3, 1, 0, 0, 0, utc), "Feb 29 10:00:00", utc, date(2028, 2, 29, 10, 0, 0, utc)},
 		{"Feb 29 goes back to the last leap year", date(2027, 3, 1, 0, 0, 0, utc), "Feb 29 10:00:00", utc, date(2024, 2, 29, 10, 0, 0, utc)},

@@ -105,22 +105,19 @@ func (p SSHD) match(in Input, s string) (*event.Event, string) {
 	}
 	h, reason := parseSyslog(trimEOL(strings.TrimPrefix(s, bom)), in.Now, loc)
 	if reason != "" {
-		return nil, reason
+		return nil, "sshd: " + reason
 	}
 	if !isSSHDProg(h.prog) {
-		return nil, "sshd: not an sshd line"
+		return nil, "sshd: " + reasonNotSSHD
 	}
-	ev := newEvent(in, s, FormatSSHD)
-	ev.Timestamp = h.ts
-	if h.host != "" {
-		ev.Host = h.host
-	}
+	return sshdEvent(in, s, h), ""
+}
+
+// sshdEvent builds the event of an sshd syslog line.
+func sshdEvent(in Input, s string, h syslogHeader) *event.Event {
+	ev := syslogEvent(in, s, h, FormatSSHD)
 	ev.Category = event.CategoryAuthentication
 	ev.Protocol = "ssh"
-	ev.Attrs = make(map[string]string, 4)
-	if h.pid != "" {
-		ev.Attrs[AttrPID] = h.pid
-	}
 	if strings.HasSuffix(h.prog, "(pam_unix)") {
 		// Old Red Hat PAM lines: "sshd(pam_unix)[42]: authentication failure; …"
 		ev.Attrs[AttrPAMModule] = "pam_unix"
@@ -130,17 +127,8 @@ func (p SSHD) match(in Input, s string) (*event.Event, string) {
 	} else {
 		classify(ev, h.msg, 0)
 	}
-	if len(ev.Message) != len(s) {
-		// The line is not valid UTF-8 (SanitizeUTF8 made Message longer):
-		// the fields cut from it may not be either.
-		ev.Host = event.SanitizeUTF8(ev.Host)
-		ev.User = event.SanitizeUTF8(ev.User)
-		for k, v := range ev.Attrs {
-			ev.Attrs[k] = event.SanitizeUTF8(v)
-		}
-	}
 	finish(ev, in)
-	return ev, ""
+	return ev
 }
 
 // classify fills the event from an sshd message. depth counts the

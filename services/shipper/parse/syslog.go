@@ -3,6 +3,8 @@ package parse
 import (
 	"strings"
 	"time"
+
+	"github.com/vigil-soc/vigil/pkg/event"
 )
 
 // futureSlack is how far after Now a year-less timestamp may lie and still be
@@ -20,11 +22,23 @@ type syslogHeader struct {
 	msg  string
 }
 
+// Reasons parseSyslog gives; parsers prefix them with their name.
+const (
+	reasonBadPRI   = "bad syslog priority"
+	reasonNoStamp  = "no syslog timestamp"
+	reasonNoTag    = "no syslog tag"
+	reasonNotSSHD  = "not an sshd line"
+	reasonNotSudo  = "not a sudo or su line"
+	reasonNotMatch = "not a known line"
+)
+
 // parseSyslog splits a syslog line into its header and message. It accepts
 // BSD timestamps ("Dec 10 06:55:46", year inferred from now, read in loc)
 // and RFC 3339 ones ("2026-11-24T10:00:00.123456+00:00", as rsyslog's
 // high-precision format writes; read in loc when they carry no offset). On
-// failure it returns a short reason.
+// failure it returns a short reason. When the timestamp and host are there
+// but no "prog[pid]:" tag follows, it returns reasonNoTag with msg set to
+// what follows the host.
 func parseSyslog(s string, now time.Time, loc *time.Location) (syslogHeader, string) {
 	var h syslogHeader
 	if len(s) > 0 && s[0] == '<' {
@@ -33,7 +47,7 @@ func parseSyslog(s string, now time.Time, loc *time.Location) (syslogHeader, str
 			i++
 		}
 		if i == 1 || i >= len(s) || s[i] != '>' {
-			return h, "sshd: bad syslog priority"
+			return h, reasonBadPRI
 		}
 		s = s[i+1:]
 	}
@@ -43,23 +57,25 @@ func parseSyslog(s string, now time.Time, loc *time.Location) (syslogHeader, str
 	} else {
 		h.ts, s, ok = parseBSDPrefix(s, now, loc)
 	}
-	if !ok {
-		return h, "sshd: no syslog timestamp"
+	if !ok || (s != "" && s[0] != ' ') {
+		return h, reasonNoStamp
 	}
 	word, rest := cutWord(skipSpaces(s))
-	if prog, pid, ok := parseTag(word); ok && isSSHDProg(prog) {
+	if prog, pid, ok := parseTag(word); ok {
 		// No hostname: "Dec 10 06:55:46 sshd[1]: ..." as some local
-		// loggers write.
+		// loggers write. A host name never ends with a colon.
 		h.prog, h.pid, h.msg = prog, pid, rest
 		return h, ""
 	}
 	h.host = word
-	word, rest = cutWord(skipSpaces(rest))
+	rest = skipSpaces(rest)
+	word, after := cutWord(rest)
 	prog, pid, ok := parseTag(word)
 	if !ok {
-		return h, "sshd: no syslog tag"
+		h.msg = rest
+		return h, reasonNoTag
 	}
-	h.prog, h.pid, h.msg = prog, pid, rest
+	h.prog, h.pid, h.msg = prog, pid, after
 	return h, ""
 }
 
@@ -69,6 +85,9 @@ func parseTag(w string) (prog, pid string, ok bool) {
 		return "", "", false
 	}
 	w = w[:len(w)-1]
+	if strings.IndexByte(w, ':') >= 0 {
+		return "", "", false // "fe80::" is an address, not a tag
+	}
 	if w[len(w)-1] == ']' {
 		i := strings.LastIndexByte(w, '[')
 		if i <= 0 {
@@ -159,32 +178,17 @@ func inferYear(m time.Month, d, hh, mm, ss, ns int, now time.Time, loc *time.Loc
 }
 
 // parseRFC3339Prefix reads "2006-01-02T15:04:05[.frac][Z|±hh:mm|±hhmm]" at
-// the start of s and returns the time (UTC) and what follows it. Without an
-// offset the time is read in loc.
+// the start of s and returns the time (UTC) and what follows it (from the
+// space or tab after it). Without an offset the time is read in loc.
 func parseRFC3339Prefix(s string, loc *time.Location) (time.Time, string, bool) {
-	if len(s) < 19 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') {
+	c, i, ok := parseCivil(s, '-')
+	if !ok || (s[10] != 'T' && s[10] != 't') {
 		return time.Time{}, s, false
-	}
-	y, ok1 := atoiFixed(s[0:4])
-	mo, ok2 := atoiFixed(s[5:7])
-	d, ok3 := atoiFixed(s[8:10])
-	hh, mm, ss, ok4 := parseClock(s[11:])
-	if !ok1 || !ok2 || !ok3 || !ok4 || mo < 1 || mo > 12 || d < 1 || d > daysIn(time.Month(mo), y) {
-		return time.Time{}, s, false
-	}
-	i := 19
-	ns := 0
-	var ok bool
-	if i < len(s) && s[i] == '.' {
-		ns, i, ok = parseFraction(s, i+1)
-		if !ok {
-			return time.Time{}, s, false
-		}
 	}
 	var t time.Time
 	switch {
 	case i < len(s) && (s[i] == 'Z' || s[i] == 'z'):
-		t = time.Date(y, time.Month(mo), d, hh, mm, ss, ns, time.UTC)
+		t = c.in(time.UTC)
 		i++
 	case i < len(s) && (s[i] == '+' || s[i] == '-'):
 		sign := 1
@@ -206,17 +210,54 @@ func parseRFC3339Prefix(s string, loc *time.Location) (time.Time, string, bool) 
 		}
 		i += 2
 		off := time.Duration(sign) * (time.Duration(oh)*time.Hour + time.Duration(om)*time.Minute)
-		t = time.Date(y, time.Month(mo), d, hh, mm, ss, ns, time.UTC).Add(-off)
+		t = c.in(time.UTC).Add(-off)
 	default:
-		t = time.Date(y, time.Month(mo), d, hh, mm, ss, ns, loc)
+		t = c.in(loc)
 	}
-	if i < len(s) && s[i] != ' ' {
+	if i < len(s) && s[i] != ' ' && s[i] != '\t' {
 		return time.Time{}, s, false
 	}
 	if !validTime(t) {
 		return time.Time{}, s, false
 	}
 	return t.UTC(), s[i:], true
+}
+
+// civil is a date and a time of day without a zone.
+type civil struct {
+	y, d, hh, mm, ss, ns int
+	m                    time.Month
+}
+
+// in returns the time c names in loc.
+func (c civil) in(loc *time.Location) time.Time {
+	return time.Date(c.y, c.m, c.d, c.hh, c.mm, c.ss, c.ns, loc)
+}
+
+// parseCivil reads "2006-01-02?15:04:05[.frac]" at the start of s, with
+// dateSep between the date's parts and any byte between date and time, and
+// returns it with the index after it.
+func parseCivil(s string, dateSep byte) (civil, int, bool) {
+	var c civil
+	if len(s) < 19 || s[4] != dateSep || s[7] != dateSep {
+		return c, 0, false
+	}
+	y, ok1 := atoiFixed(s[0:4])
+	mo, ok2 := atoiFixed(s[5:7])
+	d, ok3 := atoiFixed(s[8:10])
+	hh, mm, ss, ok4 := parseClock(s[11:])
+	if !ok1 || !ok2 || !ok3 || !ok4 || mo < 1 || mo > 12 || d < 1 || d > daysIn(time.Month(mo), y) {
+		return c, 0, false
+	}
+	c = civil{y: y, m: time.Month(mo), d: d, hh: hh, mm: mm, ss: ss}
+	i := 19
+	if i < len(s) && s[i] == '.' {
+		var ok bool
+		if c.ns, i, ok = parseFraction(s, i+1); !ok {
+			return c, 0, false
+		}
+	}
+	return c, i, true
 }
 
 // parseClock reads "15:04:05" at the start of s. A leap second (:60) is
@@ -330,4 +371,107 @@ func skipSpaces(s string) string {
 		s = s[1:]
 	}
 	return s
+}
+
+// Attribute keys of syslog events besides the sshd ones.
+const (
+	// AttrProcessName is the program of the syslog tag ("cron",
+	// "/usr/sbin/cron").
+	AttrProcessName = "process.name"
+)
+
+// Datasets (event.dataset) of the syslog parser besides sshd.
+const (
+	// DatasetSudo is sudo's own lines and its PAM lines.
+	DatasetSudo = "sudo"
+	// DatasetSu is su's own lines and its PAM lines.
+	DatasetSu = "su"
+	// DatasetPAM is the PAM lines of other programs (login, cron, gdm, …).
+	DatasetPAM = "pam"
+	// DatasetSyslog is any other syslog line: time, host, program and pid
+	// read, the message kept.
+	DatasetSyslog = "syslog"
+)
+
+// Syslog parses syslog lines of every program. sshd lines are read as the
+// SSHD parser reads them; sudo and su lines, and PAM lines of any program,
+// get actions of their own; other programs' lines become "syslog" events
+// with their time, host, program and pid. It returns false for lines
+// without a syslog timestamp.
+type Syslog struct {
+	// Location is the time zone of timestamps that carry no offset. nil
+	// means UTC.
+	Location *time.Location
+}
+
+// Name returns "syslog".
+func (Syslog) Name() string { return FormatSyslog }
+
+// Parse returns the event of a syslog line, or false.
+func (p Syslog) Parse(in Input) (*event.Event, bool) {
+	ev, _ := p.match(in, string(in.Line))
+	return ev, ev != nil
+}
+
+func (p Syslog) match(in Input, s string) (*event.Event, string) {
+	h, reason := parseSyslog(trimEOL(strings.TrimPrefix(s, bom)), in.Now, orUTC(p.Location))
+	if reason != "" && (reason != reasonNoTag || h.host == "") {
+		return nil, "syslog: " + reason
+	}
+	return syslogDispatch(in, s, h), ""
+}
+
+// syslogDispatch builds the event of a syslog line by its program.
+func syslogDispatch(in Input, s string, h syslogHeader) *event.Event {
+	prog := h.prog
+	if i := strings.LastIndexByte(prog, '/'); i >= 0 {
+		prog = prog[i+1:]
+	}
+	if isSSHDProg(prog) {
+		return sshdEvent(in, s, h)
+	}
+	var ev *event.Event
+	switch prog {
+	case "sudo":
+		ev = syslogEvent(in, s, h, DatasetSudo)
+		sudoMessage(ev, h.msg)
+	case "su", "su(pam_unix)":
+		ev = syslogEvent(in, s, h, DatasetSu)
+		suMessage(ev, prog, h.msg)
+	default:
+		ev = syslogEvent(in, s, h, DatasetPAM)
+		if svc, mod, ok := oldPAMTag(prog); ok {
+			// "login(pam_unix)[42]: session opened for user root by LOGIN(uid=0)"
+			pamMessage(ev, svc, mod, h.msg)
+		} else if !pamLine(ev, h.msg) {
+			ev.Source = DatasetSyslog
+		}
+	}
+	finish(ev, in)
+	return ev
+}
+
+// syslogEvent starts the event of a syslog line: time, host, program and
+// pid from the header.
+func syslogEvent(in Input, s string, h syslogHeader, dataset string) *event.Event {
+	ev := newEvent(in, s, dataset)
+	ev.Timestamp = h.ts
+	if h.host != "" {
+		ev.Host = h.host
+	}
+	ev.Attrs = make(map[string]string, 6)
+	if h.pid != "" {
+		ev.Attrs[AttrPID] = h.pid
+	}
+	if h.prog != "" && dataset != FormatSSHD {
+		ev.Attrs[AttrProcessName] = h.prog
+	}
+	return ev
+}
+
+func orUTC(loc *time.Location) *time.Location {
+	if loc == nil {
+		return time.UTC
+	}
+	return loc
 }
