@@ -34,6 +34,7 @@ func Root() *cobra.Command {
 		upCommand(),
 		brokerCommand(),
 		migrateCommand(),
+		retentionCommand(),
 		configCommand(),
 		shipper.Command(),
 		processor.Command(),

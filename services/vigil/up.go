@@ -120,6 +120,7 @@ func Up(ctx context.Context, cfg config.Config, out, logs io.Writer) error {
 	comps = append(comps,
 		announce("archiver", arch, out, "archiver writing %s, %s and %s to ClickHouse",
 			cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Scores, cfg.Kafka.Topics.Alerts),
+		service.Named{Name: "retention", Component: archiver.NewRetention(withService(deps, "archiver"))},
 		announce("processor", proc, out, "processor scoring failed logins per source IP"),
 		announce("pager", pg, out, "pager printing alerts here"),
 		announce("shipper", ship, out, "shipper following %s", describeInputs(cfg.Shipper.Files)),
