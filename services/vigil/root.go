@@ -35,6 +35,7 @@ func Root() *cobra.Command {
 		brokerCommand(),
 		migrateCommand(),
 		retentionCommand(),
+		queryCommand(),
 		configCommand(),
 		shipper.Command(),
 		processor.Command(),
