@@ -145,11 +145,12 @@ var alertEvents = Query{
 	},
 	// alert is (tenant, entity, entity_field, [first_seen], [last_seen])
 	// of the alerts with that id or dedup key; alerts.timestamp is the
-	// alert's last_seen. On 18.16 a column a lambda uses must also appear
+	// alert's last_seen, and an alert without first_seen (none Vigil
+	// raises) reaches back to the oldest event. On 18.16 a column a lambda uses must also appear
 	// outside one, which the bounds on timestamp do.
 	SQL: `WITH
     (SELECT tuple(any(tenant), any(entity), any(visitParamExtractString(payload, 'entity_field')),
-        groupArray(parseDateTimeBestEffort(visitParamExtractString(payload, 'first_seen'))), groupArray(timestamp))
+        groupArray(parseDateTimeBestEffortOrZero(visitParamExtractString(payload, 'first_seen'))), groupArray(timestamp))
      FROM alerts FINAL
      WHERE id = @alert OR dedup_key = @alert) AS alert
 SELECT timestamp, src_ip, user, host, action, outcome, message

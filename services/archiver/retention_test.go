@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/config"
@@ -85,17 +84,16 @@ func TestRetentionDropsExpiredPartitionsPeriodically(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, []string{day(2), day(1), day(0)}, partitions())
 
-	seed(4) // a late event for a day already gone
+	seed(4)                       // a late event for a day already gone
+	m := &running{reg: reg, t: t} // for its metric reader
 	require.Eventually(t, func() bool {
-		return testutil.ToFloat64(r.metrics.partitions.WithLabelValues("events")) == 3
+		return m.metric("vigil_retention_partitions_dropped_total", map[string]string{"table": "events"}) == 3
 	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, []string{day(2), day(1), day(0)}, partitions())
-	require.Equal(t, float64(3), testutil.ToFloat64(r.metrics.rows.WithLabelValues("events")))
-	require.Positive(t, testutil.ToFloat64(r.metrics.runs.WithLabelValues("ok")))
-	require.Zero(t, testutil.ToFloat64(r.metrics.runs.WithLabelValues("error")))
-	n, err := testutil.GatherAndCount(reg, "vigil_retention_last_success_timestamp_seconds")
-	require.NoError(t, err)
-	require.Equal(t, 1, n)
+	require.Equal(t, float64(3), m.metric("vigil_retention_rows_dropped_total", map[string]string{"table": "events"}))
+	require.Positive(t, m.metric("vigil_retention_runs_total", map[string]string{"result": "ok"}))
+	require.Zero(t, m.metric("vigil_retention_runs_total", map[string]string{"result": "error"}))
+	require.Positive(t, m.metric("vigil_retention_last_success_timestamp_seconds", nil))
 
 	require.NoError(t, r.Shutdown(context.Background()))
 }
