@@ -158,7 +158,7 @@ FROM events FINAL
 PREWHERE multiIf(alert.3 = 'user.name', user, alert.3 = 'host.name', host, src_ip) = alert.2
 WHERE tenant = alert.1
   AND timestamp >= arrayReduce('min', alert.4) AND timestamp < arrayReduce('max', alert.5)
-  AND arrayExists((first, last) -> timestamp >= first AND timestamp < last, alert.4, alert.5)
+  AND arrayExists((lo, hi) -> timestamp >= lo AND timestamp < hi, alert.4, alert.5)
 ORDER BY timestamp, timestamp_ns, id
 LIMIT @limit`,
 }

@@ -159,6 +159,7 @@ func summary(cfg config.Config) string {
 	fmt.Fprintf(&b, "  events:  clickhouse-client --port %s -q \"SELECT source, outcome, count() FROM %s.events FINAL GROUP BY source, outcome\"\n", port, cfg.ClickHouse.Database)
 	fmt.Fprintf(&b, "  alerts:  printed below as they fire; stored in %s.alerts; on Kafka: kcat -b %s -t %s -C\n",
 		cfg.ClickHouse.Database, cfg.Kafka.Brokers[0], cfg.Kafka.Topics.Alerts)
+	b.WriteString("  queries: vigil query --list, e.g. vigil query ip-activity --param ip=203.0.113.7 --param from=-7d\n")
 	if cfg.Telemetry.Listen != "" {
 		fmt.Fprintf(&b, "  health:  http://%s/metrics  http://%s/readyz\n", cfg.Telemetry.Listen, cfg.Telemetry.Listen)
 	}
