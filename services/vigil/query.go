@@ -68,7 +68,11 @@ their parameters. The queries and their SQL: pkg/forensics/README.md.`,
 			if err := res.WriteTable(out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "(%d rows)\n", len(res.Rows))
+			noun := "rows"
+			if len(res.Rows) == 1 {
+				noun = "row"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "(%d %s)\n", len(res.Rows), noun)
 			return nil
 		},
 	}
