@@ -130,6 +130,32 @@ type ClickHouseConfig struct {
 	HTTPPort int `mapstructure:"http_port" yaml:"http_port"`
 	// DataDir of the local server started when Local is true. Default var/clickhouse.
 	DataDir string `mapstructure:"data_dir" yaml:"data_dir"`
+	// Retention says how long each table keeps its rows.
+	Retention RetentionConfig `mapstructure:"retention" yaml:"retention"`
+}
+
+// RetentionConfig says how many days each table keeps, counted in whole
+// UTC days of its partition key (event time for events, window start for
+// scores, alert time for alerts, the minute for rollups). A day's
+// partition is dropped once all of it is older than the retention; today's
+// never is. 0 keeps a table forever.
+type RetentionConfig struct {
+	// EventsDays keeps events this many days. Default 0 (forever).
+	EventsDays int `mapstructure:"events_days" yaml:"events_days"`
+	// ScoresDays keeps scores this many days. Default 0 (forever).
+	ScoresDays int `mapstructure:"scores_days" yaml:"scores_days"`
+	// AlertsDays keeps alerts this many days. Default 0 (forever).
+	AlertsDays int `mapstructure:"alerts_days" yaml:"alerts_days"`
+	// RollupsDays keeps the per-minute rollups (events_per_minute,
+	// failed_auth_per_minute) this many days. Default 0 (forever).
+	RollupsDays int `mapstructure:"rollups_days" yaml:"rollups_days"`
+	// Interval is how often the archiver enforces retention. Default 1h.
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
+}
+
+// Enabled reports whether any table has a retention.
+func (r RetentionConfig) Enabled() bool {
+	return r.EventsDays > 0 || r.ScoresDays > 0 || r.AlertsDays > 0 || r.RollupsDays > 0
 }
 
 // BrokerConfig configures the embedded broker.
@@ -342,6 +368,7 @@ func Default() Config {
 			Local:       true,
 			HTTPPort:    8123,
 			DataDir:     "var/clickhouse",
+			Retention:   RetentionConfig{Interval: time.Hour},
 		},
 		Broker: BrokerConfig{Listen: "127.0.0.1:9092", DataDir: "var/broker", SyncWrites: true},
 		Shipper: ShipperConfig{
@@ -449,6 +476,12 @@ func (c *Config) Validate() error {
 		v.port("clickhouse.http_port", ch.HTTPPort)
 		v.nonEmpty("clickhouse.data_dir", ch.DataDir)
 	}
+	r := ch.Retention
+	v.days("clickhouse.retention.events_days", r.EventsDays)
+	v.days("clickhouse.retention.scores_days", r.ScoresDays)
+	v.days("clickhouse.retention.alerts_days", r.AlertsDays)
+	v.days("clickhouse.retention.rollups_days", r.RollupsDays)
+	v.positive("clickhouse.retention.interval", float64(r.Interval))
 
 	v.hostPort("broker.listen", c.Broker.Listen)
 	v.nonEmpty("broker.data_dir", c.Broker.DataDir)
@@ -579,6 +612,13 @@ func (v *validator) nonEmpty(key, s string) {
 func (v *validator) positive(key string, f float64) {
 	if f <= 0 {
 		v.add(key, "must be positive")
+	}
+}
+
+// days checks a retention in days: 0 (forever) up to 100 years.
+func (v *validator) days(key string, d int) {
+	if d < 0 || d > 36_500 {
+		v.add(key, fmt.Sprintf("must be from 0 (keep forever) to 36500 days, got %d", d))
 	}
 }
 

@@ -64,6 +64,9 @@ func TestLoadRejects(t *testing.T) {
 		{"unknown format", Source{Set: []string{}, File: "testdata/bad_format.yaml"}, []string{"shipper.files[0].format", `"zeek-json"`}},
 		{"misspelled key in a list item", Source{File: "testdata/misspelled_in_list.yaml"}, []string{"pathz"}},
 		{"missing file", Source{File: "testdata/nope.yaml"}, []string{"nope.yaml"}},
+		{"negative retention", Source{Set: []string{"clickhouse.retention.events_days=-1"}}, []string{"clickhouse.retention.events_days", "keep forever"}},
+		{"retention beyond a century", Source{Set: []string{"clickhouse.retention.rollups_days=40000"}}, []string{"clickhouse.retention.rollups_days"}},
+		{"no retention interval", Source{Set: []string{"clickhouse.retention.interval=0s"}}, []string{"clickhouse.retention.interval"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

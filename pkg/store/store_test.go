@@ -82,47 +82,74 @@ type column struct {
 
 func columns(tb testing.TB, cfg config.ClickHouseConfig) []column {
 	tb.Helper()
-	conn, err := store.Open(cfg)
-	require.NoError(tb, err)
-	defer conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	rows, err := conn.Query(ctx, "SELECT table, name, type, comment FROM system.columns WHERE database = ? ORDER BY table, name", cfg.Database)
-	require.NoError(tb, err)
-	defer rows.Close()
 	var out []column
-	for rows.Next() {
+	query(tb, cfg, func(scan func(...any)) {
 		var c column
-		require.NoError(tb, rows.Scan(&c.table, &c.name, &c.typ, &c.comment))
+		scan(&c.table, &c.name, &c.typ, &c.comment)
 		out = append(out, c)
-	}
-	require.NoError(tb, rows.Err())
+	}, "SELECT table, name, type, comment FROM system.columns WHERE database = ? ORDER BY table, name", cfg.Database)
 	return out
 }
 
-type migrationRow struct {
-	Version   uint32
-	Name      string
-	AppliedAt time.Time
+func materializedViews(tb testing.TB, cfg config.ClickHouseConfig) []string {
+	tb.Helper()
+	var views []string
+	query(tb, cfg, func(scan func(...any)) {
+		var name string
+		scan(&name)
+		views = append(views, name)
+	}, "SELECT name FROM system.tables WHERE database = ? AND engine = 'MaterializedView' ORDER BY name", cfg.Database)
+	return views
 }
 
-func migrationRows(tb testing.TB, cfg config.ClickHouseConfig) []migrationRow {
+func serverVersion(tb testing.TB, cfg config.ClickHouseConfig) string {
+	tb.Helper()
+	var v string
+	query(tb, cfg, func(scan func(...any)) { scan(&v) }, "SELECT version()")
+	return v
+}
+
+// query runs sql and calls row for each row, with a scan that fails the
+// test on error.
+func query(tb testing.TB, cfg config.ClickHouseConfig, row func(scan func(...any)), sql string, args ...any) {
 	tb.Helper()
 	conn, err := store.Open(cfg)
 	require.NoError(tb, err)
 	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rows, err := conn.Query(ctx, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version, name, applied_at")
+	rows, err := conn.Query(ctx, sql, args...)
 	require.NoError(tb, err)
 	defer rows.Close()
-	var out []migrationRow
 	for rows.Next() {
-		var r migrationRow
-		require.NoError(tb, rows.Scan(&r.Version, &r.Name, &r.AppliedAt))
-		out = append(out, r)
+		row(func(dest ...any) { require.NoError(tb, rows.Scan(dest...)) })
 	}
 	require.NoError(tb, rows.Err())
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+type migrationRow struct {
+	Version       uint32
+	Name          string
+	AppliedAt     time.Time
+	ServerVersion string
+	Extras        []string
+}
+
+func migrationRows(tb testing.TB, cfg config.ClickHouseConfig) []migrationRow {
+	tb.Helper()
+	var out []migrationRow
+	query(tb, cfg, func(scan func(...any)) {
+		var r migrationRow
+		scan(&r.Version, &r.Name, &r.AppliedAt, &r.ServerVersion, &r.Extras)
+		out = append(out, r)
+	}, "SELECT version, name, applied_at, server_version, extras FROM "+cfg.Database+".schema_migrations ORDER BY version, name, applied_at")
 	return out
 }
 
@@ -133,29 +160,42 @@ func TestMigrate(t *testing.T) {
 
 	cols := columns(t, cfg)
 	byTable := map[string][]string{}
+	views := materializedViews(t, cfg)
 	for _, c := range cols {
 		byTable[c.table] = append(byTable[c.table], c.name)
-		require.NotEmpty(t, strings.TrimSpace(c.comment), "column %s.%s has no COMMENT", c.table, c.name)
+		if !slices.Contains(views, c.table) { // a view's columns are its target table's
+			require.NotEmpty(t, strings.TrimSpace(c.comment), "column %s.%s has no COMMENT", c.table, c.name)
+		}
 	}
-	for _, table := range []string{"events", "scores", "alerts", "schema_migrations"} {
+	require.ElementsMatch(t, []string{"events_per_minute_mv", "failed_auth_per_minute_mv"}, views)
+	for _, table := range []string{"events", "scores", "alerts", "events_per_minute", "failed_auth_per_minute", "schema_migrations"} {
 		require.Contains(t, byTable, table, "table %s exists", table)
 	}
 	require.Subset(t, byTable["events"], []string{"id", "timestamp", "tenant", "src_ip", "message", "attr_keys", "attr_values"})
-	require.ElementsMatch(t, []string{"version", "name", "applied_at"}, byTable["schema_migrations"])
+	require.ElementsMatch(t, []string{"version", "name", "applied_at", "server_version", "extras"}, byTable["schema_migrations"])
 
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	server := serverVersion(t, cfg)
+	v, err := store.ParseVersion(server)
+	require.NoError(t, err)
 	before := migrationRows(t, cfg)
 	require.Len(t, before, len(ms), "one row per migration")
 	for i, m := range ms {
 		require.Equal(t, m.Version, before[i].Version)
 		require.Equal(t, m.Name, before[i].Name)
 		require.False(t, before[i].AppliedAt.IsZero())
+		require.Equal(t, server, before[i].ServerVersion, "the server it was applied on is recorded")
+		_, used, err := store.Render(m.SQL, store.ExtrasFor(v))
+		require.NoError(t, err)
+		require.Equal(t, nonNil(used), before[i].Extras, "the extras %s used are recorded", m.Name)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	applied, err := store.Migrate(ctx, cfg, testkit.Logger(t))
+	rep, err := store.Migrate(ctx, cfg, testkit.Logger(t))
 	require.NoError(t, err)
-	require.Empty(t, applied, "a second run applies nothing")
+	require.Empty(t, rep.Applied, "a second run applies nothing")
+	require.Equal(t, server, rep.Server)
+	require.Equal(t, store.ExtrasFor(v), rep.Extras)
 	require.Equal(t, before, migrationRows(t, cfg), "a second run leaves schema_migrations as it was")
 	require.Equal(t, cols, columns(t, cfg), "a second run leaves the schema as it was")
 }
@@ -163,16 +203,7 @@ func TestMigrate(t *testing.T) {
 // Migrate reports every version it applied, in order, on a database that
 // has none yet.
 func TestMigrateFreshDatabaseAppliesAll(t *testing.T) {
-	cfg := testkit.ClickHouse(t)
-	cfg.Database += "_b"
-	t.Cleanup(func() {
-		conn, err := store.Open(cfg)
-		if err != nil {
-			return
-		}
-		defer conn.Close()
-		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
-	})
+	cfg := otherDatabase(t, testkit.ClickHouse(t), "_b")
 	ms, err := store.Migrations()
 	require.NoError(t, err)
 	var want []uint32
@@ -181,10 +212,19 @@ func TestMigrateFreshDatabaseAppliesAll(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	applied, err := store.Migrate(ctx, cfg, testkit.Logger(t))
+	rep, err := store.Migrate(ctx, cfg, testkit.Logger(t))
 	require.NoError(t, err)
-	require.Equal(t, want, applied)
-	require.True(t, slices.IsSorted(applied))
+	require.Equal(t, want, rep.Versions())
+	require.True(t, slices.IsSorted(rep.Versions()))
+}
+
+// otherDatabase returns cfg naming a database that does not exist yet,
+// dropped at the end of the test.
+func otherDatabase(t *testing.T, cfg config.ClickHouseConfig, suffix string) config.ClickHouseConfig {
+	t.Helper()
+	cfg.Database += suffix
+	testkit.DropAtEnd(t, cfg)
+	return cfg
 }
 
 func TestWaitReadyGivesUp(t *testing.T) {

@@ -82,8 +82,14 @@ func ClickHouse(t testing.TB) config.ClickHouseConfig {
 	cfg.Local = false
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	DropAtEnd(t, cfg)
 	_, err := store.Migrate(ctx, cfg, Logger(t))
 	require.NoError(t, err)
+	return cfg
+}
+
+// DropAtEnd drops cfg's database when the test ends.
+func DropAtEnd(t testing.TB, cfg config.ClickHouseConfig) {
 	t.Cleanup(func() {
 		conn, err := store.Open(cfg)
 		if err != nil {
@@ -92,5 +98,21 @@ func ClickHouse(t testing.TB) config.ClickHouseConfig {
 		defer conn.Close()
 		_ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+cfg.Database)
 	})
-	return cfg
+}
+
+// Insert inserts rows into table of cfg's database in one batch; columns
+// lists the columns in the order of each row's values.
+func Insert(t testing.TB, cfg config.ClickHouseConfig, table, columns string, rows ...[]any) {
+	t.Helper()
+	conn, err := store.Open(cfg)
+	require.NoError(t, err)
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns+")")
+	require.NoError(t, err)
+	for _, r := range rows {
+		require.NoError(t, batch.Append(r...))
+	}
+	require.NoError(t, batch.Send())
 }

@@ -3,8 +3,10 @@ package vigil
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,8 @@ func Root() *cobra.Command {
 		upCommand(),
 		brokerCommand(),
 		migrateCommand(),
+		retentionCommand(),
+		queryCommand(),
 		configCommand(),
 		shipper.Command(),
 		processor.Command(),
@@ -65,11 +69,20 @@ func brokerCommand() *cobra.Command {
 
 func migrateCommand() *cobra.Command {
 	var opts service.Options
+	var render string
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Apply the embedded ClickHouse migrations (safe to run again)",
-		Args:  cobra.NoArgs,
+		Long: `Apply the embedded ClickHouse migrations not yet recorded in schema_migrations,
+rendered for the server's version: extras the server has (LowCardinality,
+codecs, data-skipping indexes) are switched on, and recorded per migration.
+--render VERSION prints the migrations as a server of that version would
+run them, without connecting.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if render != "" {
+				return renderMigrations(cmd.OutOrStdout(), render)
+			}
 			cfg, err := opts.Load()
 			if err != nil {
 				return err
@@ -80,16 +93,52 @@ func migrateCommand() *cobra.Command {
 			if err := store.WaitReady(ctx, cfg.ClickHouse, logger); err != nil {
 				return err
 			}
-			applied, err := store.Migrate(ctx, cfg.ClickHouse, logger)
+			rep, err := store.Migrate(ctx, cfg.ClickHouse, logger)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "database %s: %d migration(s) applied, schema up to date\n", cfg.ClickHouse.Database, len(applied))
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "ClickHouse %s, extras available: %s\n", rep.Server, listOrNone(rep.Extras))
+			for _, a := range rep.Applied {
+				fmt.Fprintf(out, "applied %s (extras used: %s)\n", a.Name, listOrNone(a.Extras))
+			}
+			fmt.Fprintf(out, "database %s: %d migration(s) applied, schema up to date\n", cfg.ClickHouse.Database, len(rep.Applied))
 			return nil
 		},
 	}
 	opts.Register(cmd.Flags())
+	cmd.Flags().StringVar(&render, "render", "", "print the migrations as a server of this version (e.g. 24.8) runs them, and exit")
 	return cmd
+}
+
+func renderMigrations(w io.Writer, version string) error {
+	v, err := store.ParseVersion(version)
+	if err != nil {
+		return fmt.Errorf("--render: %w", err)
+	}
+	ms, err := store.Migrations()
+	if err != nil {
+		return err
+	}
+	on := store.ExtrasFor(v)
+	for _, m := range ms {
+		stmts, used, err := store.Render(m.SQL, on)
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.Name, err)
+		}
+		fmt.Fprintf(w, "-- %s on ClickHouse %s (extras used: %s)\n", m.Name, v, listOrNone(used))
+		for _, s := range stmts {
+			fmt.Fprintf(w, "%s;\n\n", s)
+		}
+	}
+	return nil
+}
+
+func listOrNone(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, ", ")
 }
 
 func configCommand() *cobra.Command {

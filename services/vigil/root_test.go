@@ -81,3 +81,20 @@ func TestComposeConfigIsValid(t *testing.T) {
 	_, err := run(t, "config", "validate", "-c", filepath.Join("..", "..", "deploy", "compose", "vigil.yaml"))
 	require.NoError(t, err)
 }
+
+func TestMigrateRender(t *testing.T) {
+	out, err := run(t, "migrate", "--render", "24.8.4.13")
+	require.NoError(t, err)
+	require.Contains(t, out, "-- 0005_rollups on ClickHouse 24.8 (extras used: codec, low_cardinality)")
+	require.Contains(t, out, "tenant      LowCardinality(String) COMMENT")
+	require.Contains(t, out, "ADD INDEX IF NOT EXISTS user_bloom user TYPE bloom_filter(0.01) GRANULARITY 4;")
+
+	out, err = run(t, "migrate", "--render", "18.16.1")
+	require.NoError(t, err)
+	require.Contains(t, out, "-- 0004_events_skip_indexes on ClickHouse 18.16 (extras used: none)")
+	require.NotContains(t, out, "LowCardinality")
+	require.NotContains(t, out, "/*+")
+
+	_, err = run(t, "migrate", "--render", "latest")
+	require.ErrorContains(t, err, "--render")
+}

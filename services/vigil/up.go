@@ -120,6 +120,7 @@ func Up(ctx context.Context, cfg config.Config, out, logs io.Writer) error {
 	comps = append(comps,
 		announce("archiver", arch, out, "archiver writing %s, %s and %s to ClickHouse",
 			cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Scores, cfg.Kafka.Topics.Alerts),
+		service.Named{Name: "retention", Component: archiver.NewRetention(withService(deps, "archiver"))},
 		announce("processor", proc, out, "processor scoring failed logins per source IP"),
 		announce("pager", pg, out, "pager printing alerts here"),
 		announce("shipper", ship, out, "shipper following %s", describeInputs(cfg.Shipper.Files)),
@@ -158,6 +159,7 @@ func summary(cfg config.Config) string {
 	fmt.Fprintf(&b, "  events:  clickhouse-client --port %s -q \"SELECT source, outcome, count() FROM %s.events FINAL GROUP BY source, outcome\"\n", port, cfg.ClickHouse.Database)
 	fmt.Fprintf(&b, "  alerts:  printed below as they fire; stored in %s.alerts; on Kafka: kcat -b %s -t %s -C\n",
 		cfg.ClickHouse.Database, cfg.Kafka.Brokers[0], cfg.Kafka.Topics.Alerts)
+	b.WriteString("  queries: vigil query --list, e.g. vigil query ip-activity --param ip=203.0.113.7 --param from=-7d\n")
 	if cfg.Telemetry.Listen != "" {
 		fmt.Fprintf(&b, "  health:  http://%s/metrics  http://%s/readyz\n", cfg.Telemetry.Listen, cfg.Telemetry.Listen)
 	}
