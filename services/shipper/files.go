@@ -19,8 +19,8 @@ import (
 // were read. When a batch (and every batch before it) is acknowledged by
 // Kafka, the spool calls back and the tailer's checkpoints move to its end.
 type fileSource struct {
-	input   string // metrics label
-	parser  parse.Parser
+	input  string // metrics label
+	parser parse.Parser
 	// ordered: the parser must see lines in order, so the reader parses
 	// and only encoding runs in parallel.
 	ordered bool
