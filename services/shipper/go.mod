@@ -8,6 +8,7 @@ require (
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
 	github.com/vigil-soc/vigil/pkg v0.0.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

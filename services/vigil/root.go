@@ -38,6 +38,7 @@ func Root() *cobra.Command {
 		queryCommand(),
 		configCommand(),
 		shipper.Command(),
+		shipCommand(),
 		processor.Command(),
 		archiver.Command(),
 		pager.Command(),
