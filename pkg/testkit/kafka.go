@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -28,24 +30,42 @@ func ReadAll(t testing.TB, cfg config.KafkaConfig, topic string) []kafka.Message
 	}
 	var out []kafka.Message
 	for _, p := range parts {
-		pc, err := kafka.DialLeader(ctx, "tcp", cfg.Brokers[0], topic, p.ID)
+		out = append(out, readPartition(t, cfg, topic, p.ID)...)
+	}
+	return out
+}
+
+// readPartition reads a partition from its first offset to its end, in
+// large fetches, each with its own deadline (a big topic takes a while).
+func readPartition(t testing.TB, cfg config.KafkaConfig, topic string, partition int) []kafka.Message {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pc, err := kafka.DialLeader(ctx, "tcp", cfg.Brokers[0], topic, partition)
+	require.NoError(t, err)
+	defer pc.Close()
+	last, err := pc.ReadLastOffset()
+	require.NoError(t, err)
+	first, err := pc.ReadFirstOffset()
+	require.NoError(t, err)
+	var out []kafka.Message
+	for off := first; off < last; {
+		_, err = pc.Seek(off, kafka.SeekAbsolute)
 		require.NoError(t, err)
-		last, err := pc.ReadLastOffset()
-		require.NoError(t, err)
-		first, err := pc.ReadFirstOffset()
-		require.NoError(t, err)
-		if last > first {
-			_, err = pc.Seek(first, kafka.SeekAbsolute)
-			require.NoError(t, err)
-			for off := first; off < last; {
-				require.NoError(t, pc.SetReadDeadline(time.Now().Add(10*time.Second)))
-				m, err := pc.ReadMessage(16 << 20)
-				require.NoError(t, err)
-				out = append(out, m)
-				off = m.Offset + 1
+		require.NoError(t, pc.SetReadDeadline(time.Now().Add(30*time.Second)))
+		batch := pc.ReadBatch(1, 64<<20)
+		from := off
+		for {
+			m, err := batch.ReadMessage()
+			if err != nil {
+				break
 			}
+			out = append(out, m)
+			off = m.Offset + 1
 		}
-		pc.Close()
+		if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
+			require.NoError(t, err, "read %s/%d at %d", topic, partition, off)
+		}
+		require.Greater(t, off, from, "read %s/%d: no message at %d (end %d)", topic, partition, off, last)
 	}
 	return out
 }
