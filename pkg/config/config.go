@@ -196,13 +196,19 @@ type ShipperConfig struct {
 	// Spool bounds what the shipper holds while Kafka has not acknowledged
 	// it. Its files live in <state_dir>/spool.
 	Spool SpoolConfig `mapstructure:"spool" yaml:"spool"`
+	// MemoryLimit is the soft memory limit (Go's GOMEMLIMIT) of a shipper
+	// running as its own process, in bytes; 0 leaves the runtime's default.
+	// GOMEMLIMIT in the environment wins. It does not apply inside `vigil
+	// up`, whose process hosts every service. Default 83886080 (80 MiB).
+	MemoryLimit int64 `mapstructure:"memory_limit" yaml:"memory_limit"`
 }
 
 // SpoolConfig bounds the shipper's spool: events read but not yet
 // acknowledged by Kafka.
 type SpoolConfig struct {
-	// MemoryBytes of events are held in memory; beyond it batches go to
-	// disk. Default 67108864 (64 MiB).
+	// MemoryBytes of events are held in memory; beyond it, files wait and
+	// network input goes to disk (and files too while Kafka is
+	// unreachable). Default 16777216 (16 MiB).
 	MemoryBytes int64 `mapstructure:"memory_bytes" yaml:"memory_bytes"`
 	// MaxBytes of events are held in all (memory and disk); when it is
 	// reached, files are read no further, TCP syslog senders are slowed,
@@ -384,8 +390,9 @@ func Default() Config {
 			MaxLineBytes:       64 << 10,
 			Inflight:           4,
 			CheckpointInterval: time.Second,
+			MemoryLimit:        80 << 20,
 			Spool: SpoolConfig{
-				MemoryBytes:  64 << 20,
+				MemoryBytes:  16 << 20,
 				MaxBytes:     1 << 30,
 				SegmentBytes: 64 << 20,
 			},
@@ -540,6 +547,9 @@ func (c *Config) Validate() error {
 		v.add("shipper.inflight", fmt.Sprintf("must be from 1 to 64, got %d", s.Inflight))
 	}
 	v.positive("shipper.checkpoint_interval", float64(s.CheckpointInterval))
+	if s.MemoryLimit < 0 {
+		v.add("shipper.memory_limit", "must not be negative (0 leaves the runtime's default)")
+	}
 	sp := s.Spool
 	v.positive("shipper.spool.memory_bytes", float64(sp.MemoryBytes))
 	v.positive("shipper.spool.segment_bytes", float64(sp.SegmentBytes))

@@ -37,6 +37,9 @@ type fileSource struct {
 	mu     sync.Mutex // guards tailer: the reader polls, acknowledgements commit
 	tailer *tail.Tailer
 
+	// scratch holds the buffers the workers first encode into.
+	scratch sync.Pool
+
 	last    tail.Stats      // reader only
 	lastErr string          // reader only
 	saved   map[string]bool // reader only: origins whose checkpoint is saved
@@ -249,17 +252,19 @@ func (f *fileSource) parse(j *job) {
 }
 
 // encode encodes a job's events (parsing its records first, unless the
-// reader did) into messages.
+// reader did) into messages. It encodes into a scratch buffer and copies
+// the result into one of exactly the right size, so the spool's memory
+// budget counts what is really held.
 func (f *fileSource) encode(j *job) {
 	if j.evs == nil {
 		f.parse(j)
 	}
-	size := 0
-	for _, r := range j.recs {
-		size += len(r.Data)
+	scratch, _ := f.scratch.Get().(*[]byte)
+	if scratch == nil {
+		scratch = new([]byte)
 	}
-	buf := make([]byte, 0, size*4+len(j.recs)*512)
-	j.msgs = make([]spool.Msg, 0, len(j.recs))
+	buf := (*scratch)[:0]
+	msgs := make([]spool.Msg, 0, len(j.recs))
 	for i, r := range j.recs {
 		ev := j.evs[i]
 		var msg spool.Msg
@@ -273,18 +278,42 @@ func (f *fileSource) encode(j *job) {
 			}
 			j.bad++
 		}
-		j.msgs = append(j.msgs, msg)
+		msgs = append(msgs, msg)
 	}
+	j.msgs = compact(msgs)
+	*scratch = buf
+	f.scratch.Put(scratch)
 	j.recs, j.evs = nil, nil // the encoded messages are all that is needed now
 	f.metrics.parseErrors.WithLabelValues(f.input).Add(float64(j.bad))
 }
 
+// compact copies the keys and values of msgs into one buffer of their
+// total size.
+func compact(msgs []spool.Msg) []spool.Msg {
+	n := 0
+	for _, m := range msgs {
+		n += len(m.Key) + len(m.Value)
+	}
+	buf := make([]byte, 0, n)
+	for i, m := range msgs {
+		k := len(buf)
+		buf = append(buf, m.Key...)
+		v := len(buf)
+		buf = append(buf, m.Value...)
+		msgs[i] = spool.Msg{Key: buf[k:v:v], Value: buf[v:len(buf):len(buf)]}
+	}
+	return msgs
+}
+
 // onAck returns what runs once Kafka acknowledged j and all before it.
 func (f *fileSource) onAck(j *job) func() {
-	n := len(j.msgs)
+	// Capture only what is needed: the closure lives until the ack, and
+	// the job holds the batch's bytes, which the spool may have moved to
+	// disk.
+	n, cs := len(j.msgs), j.commits
 	return func() {
 		f.mu.Lock()
-		for _, c := range j.commits {
+		for _, c := range cs {
 			f.tailer.Commit(c.origin, c.end)
 		}
 		f.mu.Unlock()

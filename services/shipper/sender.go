@@ -52,6 +52,10 @@ func (s *sender) loop(ctx context.Context) {
 			err := s.writer.WriteMessages(ctx, msgs...)
 			if err != nil && ctx.Err() == nil {
 				s.metrics.publishRetries.Inc()
+				s.spool.SetSpill(true)
+			}
+			if err == nil {
+				s.spool.SetSpill(false)
 			}
 			return err
 		})

@@ -45,6 +45,7 @@ func startStack(t testing.TB, defaults bool) *stack {
 	cfg.Shipper.Files = []config.FileInput{{Paths: []string{filepath.Join(inbox, "*")}, Format: "auto"}}
 	cfg.Shipper.StateDir = filepath.Join(dir, "shipper")
 	cfg.Shipper.Host = "e2e-host"
+	cfg.Shipper.MemoryLimit = 0 // this test process hosts every service
 	if !defaults {
 		cfg.Shipper.PollInterval = 50 * time.Millisecond
 		cfg.Processor.BruteForce.IdleFlush = time.Second

@@ -136,6 +136,7 @@ type Spool struct {
 	acked    uint64 // every batch up to here is acknowledged
 	segs     []*segment
 	closed   bool
+	spill    bool // Kafka is unreachable: waiting appends go to disk
 	stats    Stats
 }
 
@@ -257,7 +258,7 @@ func (s *Spool) append(ctx context.Context, msgs []Msg, onAck func(), durable, w
 	size := msgBytes(msgs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && len(s.queue) > 0 && s.pending+size > s.opts.MaxBytes {
+	for !s.closed && len(s.queue) > 0 && (s.pending+size > s.opts.MaxBytes || wait && !durable && !s.spill && s.memBytes+size > s.opts.MemoryBytes) {
 		if !wait {
 			return ErrFull
 		}
@@ -325,6 +326,20 @@ func (s *Spool) write(e *entry, msgs []Msg) error {
 	seg.last = e.seq
 	s.stats.DiskBytes += e.n
 	return nil
+}
+
+// SetSpill says whether Kafka is unreachable. While it is not, a waiting
+// Append of a batch that need not be durable waits for room in memory (its
+// source can read it again); while it is, such batches go to disk, so that
+// sources keep reading (a rotated file may be deleted before Kafka is back)
+// until MaxBytes.
+func (s *Spool) SetSpill(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.spill != on {
+		s.spill = on
+		s.notify()
+	}
 }
 
 // Next returns the next batch not yet handed out, waiting for one until

@@ -64,6 +64,7 @@ func TestOrderAndCallbacks(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t, t.TempDir(), tt.opts)
 			defer s.Close()
+			s.SetSpill(true) // as while Kafka is unreachable
 			var acked []int
 			for i := range 5 {
 				require.NoError(t, s.Append(context.Background(), batch(fmt.Sprint(i), 3), func() { acked = append(acked, i) }, tt.durable))
@@ -168,6 +169,29 @@ func TestFullBlocksAndTryAppendFails(t *testing.T) {
 	b := next(t, s)
 	require.NoError(t, s.Ack(b.Seq))
 	require.NoError(t, <-done)
+}
+
+// While Kafka is reachable, a batch that need not be durable waits for
+// room in memory; once Kafka is unreachable, it goes to disk.
+func TestMemoryFullWaitsUnlessSpilling(t *testing.T) {
+	s := open(t, t.TempDir(), Options{MemoryBytes: 20})
+	defer s.Close()
+	big := batch("x", 3) // 12 bytes
+	require.NoError(t, s.Append(context.Background(), big, nil, false))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, s.Append(ctx, big, nil, false), context.DeadlineExceeded)
+	require.NoError(t, s.Append(context.Background(), big, nil, true), "durable batches go to disk")
+	require.NoError(t, s.TryAppend(big, nil, false), "TryAppend goes to disk rather than fail")
+
+	done := make(chan error, 1)
+	go func() { done <- s.Append(context.Background(), big, nil, false) }()
+	s.SetSpill(true)
+	require.NoError(t, <-done)
+	st := s.Stats()
+	require.Equal(t, 4, st.Batches)
+	require.Equal(t, int64(12), st.MemoryBytes)
+	require.Positive(t, st.DiskBytes)
 }
 
 func TestCloseWakesWaiters(t *testing.T) {
