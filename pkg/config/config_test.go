@@ -26,8 +26,20 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, []string{"kafka-1:9092", "kafka-2:9092"}, c.Kafka.Brokers)
 	require.Equal(t, Secret("hunter2"), c.Kafka.SASL.Password)
 	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw", FromEnd: true}}, c.Shipper.Files)
+	require.Equal(t, "0.0.0.0:6514", c.Shipper.Syslog.TCPListen)
+	require.Equal(t, []Secret{"ingest-token-0123456789"}, c.Shipper.HTTP.Tokens)
 	// Keys the file does not name keep their defaults.
 	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
+	require.Equal(t, 50*time.Millisecond, c.Shipper.Syslog.BatchWait)
+}
+
+func TestLoadTokensFromEnvironment(t *testing.T) {
+	c, err := Load(Source{Environ: []string{
+		"VIGIL_SHIPPER_HTTP_LISTEN=127.0.0.1:8088",
+		"VIGIL_SHIPPER_HTTP_TOKENS=first-token-0123456789,second-token-0123456789",
+	}})
+	require.NoError(t, err)
+	require.Equal(t, []Secret{"first-token-0123456789", "second-token-0123456789"}, c.Shipper.HTTP.Tokens)
 }
 
 func TestLoadRejects(t *testing.T) {
@@ -47,6 +59,18 @@ func TestLoadRejects(t *testing.T) {
 		{"line limit too large", Source{Set: []string{"shipper.max_line_bytes=100000000"}}, []string{"shipper.max_line_bytes"}},
 		{"misspelled key in a list item", Source{File: "testdata/misspelled_in_list.yaml"}, []string{"pathz"}},
 		{"missing file", Source{File: "testdata/nope.yaml"}, []string{"nope.yaml"}},
+		{"syslog TLS without a certificate", Source{Set: []string{"shipper.syslog.tls_listen=:6514"}},
+			[]string{"shipper.syslog.tls.cert_file", "shipper.syslog.tls.key_file"}},
+		{"syslog bad address", Source{Set: []string{"shipper.syslog.udp_listen=514"}}, []string{"shipper.syslog.udp_listen"}},
+		{"syslog bad zone", Source{Set: []string{"shipper.syslog.timezone=Mars/Olympus"}}, []string{"shipper.syslog.timezone"}},
+		{"syslog message limit", Source{Set: []string{"shipper.syslog.max_message_bytes=10"}}, []string{"shipper.syslog.max_message_bytes"}},
+		{"syslog batch", Source{Set: []string{"shipper.syslog.batch_messages=0", "shipper.syslog.batch_wait=0s"}},
+			[]string{"shipper.syslog.batch_messages", "shipper.syslog.batch_wait"}},
+		{"http without tokens", Source{Set: []string{"shipper.http.listen=:8088"}}, []string{"shipper.http.tokens"}},
+		{"http short token", Source{Set: []string{"shipper.http.tokens=short"}}, []string{"shipper.http.tokens[0]", "16 characters"}},
+		{"http half a certificate", Source{Set: []string{"shipper.http.listen=:8088", "shipper.http.tokens=ingest-token-0123456789", "shipper.http.tls.cert_file=c.pem"}},
+			[]string{"shipper.http.tls.key_file"}},
+		{"http request limit", Source{Set: []string{"shipper.http.max_request_bytes=10"}}, []string{"shipper.http.max_request_bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,6 +116,7 @@ func TestHideConfigSecrets(t *testing.T) {
 	} {
 		require.NotContains(t, out, "hunter2", name)
 		require.NotContains(t, out, "s3cret-ch", name)
+		require.NotContains(t, out, "ingest-token-0123456789", name)
 		require.Contains(t, out, "redacted", name)
 	}
 }
