@@ -34,8 +34,9 @@ const (
 	handshakeTimeout = 10 * time.Second
 	// maxDatagram is the largest UDP payload.
 	maxDatagram = 65535
-	// readBuffer is the buffer of one TCP connection.
-	readBuffer = 64 << 10
+	// readBuffer is the read buffer of one TCP connection; longer
+	// messages are read through it in pieces.
+	readBuffer = 16 << 10
 )
 
 // Receiver receives syslog messages over UDP, TCP and TLS and appends their
