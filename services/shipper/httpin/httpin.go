@@ -135,7 +135,9 @@ func (r *Receiver) Start(_ context.Context) error {
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelWarn),
+		// The server logs per connection (failed TLS handshakes, say):
+		// debug, so that a scan cannot flood the log.
+		ErrorLog: slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
 	}
 	r.served = make(chan struct{})
 	srv, served := r.srv, r.served
