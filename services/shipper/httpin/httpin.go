@@ -121,7 +121,7 @@ func (r *Receiver) Start(_ context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.srv != nil || r.stopping.Load() {
-		return errors.New("httpin: started twice")
+		return errors.New("httpin: Start after Start or Shutdown")
 	}
 	ln, err := net.Listen("tcp", r.cfg.Listen)
 	if err != nil {

@@ -84,12 +84,13 @@ type decoder struct {
 	loc     *time.Location
 	machine gosyslog.Machine
 	app     parse.Parser
-	raw     parse.Raw
+	raw     parse.Parser
 	clean   []byte
 }
 
 func newDecoder(tenant string, loc *time.Location) *decoder {
 	app, _ := parse.New(parse.FormatAuto)
+	raw, _ := parse.New(parse.FormatRaw)
 	return &decoder{
 		tenant: tenant,
 		loc:    loc,
@@ -104,6 +105,7 @@ func newDecoder(tenant string, loc *time.Location) *decoder {
 			auto.WithRFC5424Options(rfc5424.WithOptionalPriority()),
 		),
 		app: app,
+		raw: raw,
 	}
 }
 

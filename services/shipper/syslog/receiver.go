@@ -109,7 +109,7 @@ func (r *Receiver) Start(_ context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.started || r.stopped {
-		return errors.New("syslog: started twice")
+		return errors.New("syslog: Start after Start or Shutdown")
 	}
 	r.started = true
 	if a := r.cfg.UDPListen; a != "" {
