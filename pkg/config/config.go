@@ -201,6 +201,71 @@ type ShipperConfig struct {
 	// GOMEMLIMIT in the environment wins. It does not apply inside `vigil
 	// up`, whose process hosts every service. Default 83886080 (80 MiB).
 	MemoryLimit int64 `mapstructure:"memory_limit" yaml:"memory_limit"`
+	// Syslog receives syslog messages over the network. Off by default.
+	Syslog SyslogConfig `mapstructure:"syslog" yaml:"syslog"`
+	// HTTP receives NDJSON batches of events over HTTP. Off by default.
+	HTTP HTTPInputConfig `mapstructure:"http" yaml:"http"`
+}
+
+// SyslogConfig configures the syslog receiver. Each transport is on when
+// its listen address is set.
+type SyslogConfig struct {
+	// UDPListen is the host:port to receive datagrams on (RFC 5426); empty
+	// disables UDP. Default empty.
+	UDPListen string `mapstructure:"udp_listen" yaml:"udp_listen"`
+	// TCPListen is the host:port to accept plain TCP connections on (RFC
+	// 6587, octet-counting or newline framing); empty disables TCP.
+	// Default empty.
+	TCPListen string `mapstructure:"tcp_listen" yaml:"tcp_listen"`
+	// TLSListen is the host:port to accept TLS connections on (RFC 5425);
+	// empty disables TLS. Needs tls.cert_file and tls.key_file. Default empty.
+	TLSListen string `mapstructure:"tls_listen" yaml:"tls_listen"`
+	// TLS holds the server certificate of TLSListen.
+	TLS ServerTLSConfig `mapstructure:"tls" yaml:"tls"`
+	// MaxMessageBytes truncates longer messages (the event is flagged).
+	// Default 65536.
+	MaxMessageBytes int `mapstructure:"max_message_bytes" yaml:"max_message_bytes"`
+	// MaxConnections caps the open TCP and TLS connections together; more
+	// are closed at once. Default 1000.
+	MaxConnections int `mapstructure:"max_connections" yaml:"max_connections"`
+	// BatchMessages is the most messages handed to the spool as one batch.
+	// Default 1000.
+	BatchMessages int `mapstructure:"batch_messages" yaml:"batch_messages"`
+	// BatchWait is the longest a message waits for its batch to fill.
+	// Default 50ms.
+	BatchWait time.Duration `mapstructure:"batch_wait" yaml:"batch_wait"`
+	// Timezone is the IANA zone of RFC 3164 timestamps, which carry none.
+	// Default UTC.
+	Timezone string `mapstructure:"timezone" yaml:"timezone"`
+}
+
+// HTTPInputConfig configures the HTTP receiver of NDJSON event batches.
+type HTTPInputConfig struct {
+	// Listen is the host:port of POST /v1/events and GET /healthz; empty
+	// disables the receiver. Default empty.
+	Listen string `mapstructure:"listen" yaml:"listen"`
+	// Tokens are the bearer tokens a request may carry; at least one is
+	// needed when Listen is set. Never printed.
+	Tokens []Secret `mapstructure:"tokens" yaml:"tokens"`
+	// TLS serves HTTPS when tls.cert_file is set.
+	TLS ServerTLSConfig `mapstructure:"tls" yaml:"tls"`
+	// MaxRequestBytes bounds a request body; larger ones get 413. Default
+	// 10485760 (10 MiB).
+	MaxRequestBytes int64 `mapstructure:"max_request_bytes" yaml:"max_request_bytes"`
+	// MaxLineBytes truncates longer lines (the event is flagged). Default
+	// 65536.
+	MaxLineBytes int `mapstructure:"max_line_bytes" yaml:"max_line_bytes"`
+}
+
+// ServerTLSConfig is the certificate of a TLS server.
+type ServerTLSConfig struct {
+	// CertFile is the server certificate chain (PEM).
+	CertFile string `mapstructure:"cert_file" yaml:"cert_file"`
+	// KeyFile is the server's private key (PEM).
+	KeyFile string `mapstructure:"key_file" yaml:"key_file"`
+	// ClientCAFile, when set, is a PEM bundle of CAs: clients must present
+	// a certificate signed by one of them (mutual TLS).
+	ClientCAFile string `mapstructure:"client_ca_file" yaml:"client_ca_file"`
 }
 
 // SpoolConfig bounds the shipper's spool: events read but not yet
@@ -396,6 +461,18 @@ func Default() Config {
 				MaxBytes:     1 << 30,
 				SegmentBytes: 64 << 20,
 			},
+			Syslog: SyslogConfig{
+				MaxMessageBytes: 64 << 10,
+				MaxConnections:  1000,
+				BatchMessages:   1000,
+				BatchWait:       50 * time.Millisecond,
+				Timezone:        "UTC",
+			},
+			HTTP: HTTPInputConfig{
+				Tokens:          []Secret{},
+				MaxRequestBytes: 10 << 20,
+				MaxLineBytes:    64 << 10,
+			},
 		},
 		Processor: ProcessorConfig{
 			GroupID: "vigil-processor",
@@ -565,6 +642,8 @@ func (c *Config) Validate() error {
 	if s.MaxLineBytes < 256 || s.MaxLineBytes > 256<<10 {
 		v.add("shipper.max_line_bytes", fmt.Sprintf("must be from 256 to 262144, got %d", s.MaxLineBytes))
 	}
+	v.syslog("shipper.syslog", s.Syslog)
+	v.httpInput("shipper.http", s.HTTP)
 
 	p := c.Processor
 	v.nonEmpty("processor.group_id", p.GroupID)
@@ -650,6 +729,61 @@ func (v *validator) port(key string, p int) {
 func (v *validator) hostPort(key, s string) {
 	if _, _, err := net.SplitHostPort(s); err != nil {
 		v.add(key, fmt.Sprintf("%q is not host:port", s))
+	}
+}
+
+func (v *validator) syslog(key string, c SyslogConfig) {
+	for _, l := range []struct{ name, addr string }{
+		{"udp_listen", c.UDPListen}, {"tcp_listen", c.TCPListen}, {"tls_listen", c.TLSListen},
+	} {
+		if l.addr != "" {
+			v.hostPort(key+"."+l.name, l.addr)
+		}
+	}
+	if c.TLSListen != "" {
+		v.serverTLS(key+".tls", c.TLS)
+	}
+	// An event holds its message (and more); it must fit in one Kafka message.
+	v.between(key+".max_message_bytes", c.MaxMessageBytes, 256, 256<<10)
+	v.between(key+".max_connections", c.MaxConnections, 1, 1_000_000)
+	v.between(key+".batch_messages", c.BatchMessages, 1, 100_000)
+	v.positive(key+".batch_wait", float64(c.BatchWait))
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
+		v.add(key+".timezone", fmt.Sprintf("%q is not a time zone name such as UTC or Europe/Berlin", c.Timezone))
+	}
+}
+
+func (v *validator) httpInput(key string, c HTTPInputConfig) {
+	if c.Listen != "" {
+		v.hostPort(key+".listen", c.Listen)
+		if len(c.Tokens) == 0 {
+			v.add(key+".tokens", "must list at least one token when listen is set")
+		}
+		if c.TLS != (ServerTLSConfig{}) {
+			v.serverTLS(key+".tls", c.TLS)
+		}
+	}
+	for i, t := range c.Tokens {
+		if len(t) < 16 {
+			v.add(fmt.Sprintf("%s.tokens[%d]", key, i), "must be at least 16 characters")
+		}
+	}
+	if c.MaxRequestBytes < 1024 || c.MaxRequestBytes > 1<<30 {
+		v.add(key+".max_request_bytes", fmt.Sprintf("must be from 1024 to 1073741824, got %d", c.MaxRequestBytes))
+	}
+	v.between(key+".max_line_bytes", c.MaxLineBytes, 256, 256<<10)
+}
+
+// serverTLS checks that a TLS server has its certificate and key; the
+// files themselves are read when the server starts.
+func (v *validator) serverTLS(key string, c ServerTLSConfig) {
+	v.nonEmpty(key+".cert_file", c.CertFile)
+	v.nonEmpty(key+".key_file", c.KeyFile)
+}
+
+func (v *validator) between(key string, n, lo, hi int) {
+	if n < lo || n > hi {
+		v.add(key, fmt.Sprintf("must be from %d to %d, got %d", lo, hi, n))
 	}
 }
 

@@ -27,8 +27,20 @@ func TestLoadFile(t *testing.T) {
 	require.Equal(t, Secret("hunter2"), c.Kafka.SASL.Password)
 	// List items take the defaults of the keys they leave out.
 	require.Equal(t, []FileInput{{Paths: []string{"/var/log/nginx/*.log"}, Format: "raw", FromEnd: true, Multiline: DefaultMultiline()}}, c.Shipper.Files)
+	require.Equal(t, "0.0.0.0:6514", c.Shipper.Syslog.TCPListen)
+	require.Equal(t, []Secret{"ingest-token-0123456789"}, c.Shipper.HTTP.Tokens)
 	// Keys the file does not name keep their defaults.
 	require.Equal(t, "vigil.events", c.Kafka.Topics.Events)
+	require.Equal(t, 50*time.Millisecond, c.Shipper.Syslog.BatchWait)
+}
+
+func TestLoadTokensFromEnvironment(t *testing.T) {
+	c, err := Load(Source{Environ: []string{
+		"VIGIL_SHIPPER_HTTP_LISTEN=127.0.0.1:8088",
+		"VIGIL_SHIPPER_HTTP_TOKENS=first-token-0123456789,second-token-0123456789",
+	}})
+	require.NoError(t, err)
+	require.Equal(t, []Secret{"first-token-0123456789", "second-token-0123456789"}, c.Shipper.HTTP.Tokens)
 }
 
 // A JSON field mapping keeps its dotted keys whole (they are not nested
@@ -67,6 +79,18 @@ func TestLoadRejects(t *testing.T) {
 		{"negative retention", Source{Set: []string{"clickhouse.retention.events_days=-1"}}, []string{"clickhouse.retention.events_days", "keep forever"}},
 		{"retention beyond a century", Source{Set: []string{"clickhouse.retention.rollups_days=40000"}}, []string{"clickhouse.retention.rollups_days"}},
 		{"no retention interval", Source{Set: []string{"clickhouse.retention.interval=0s"}}, []string{"clickhouse.retention.interval"}},
+		{"syslog TLS without a certificate", Source{Set: []string{"shipper.syslog.tls_listen=:6514"}},
+			[]string{"shipper.syslog.tls.cert_file", "shipper.syslog.tls.key_file"}},
+		{"syslog bad address", Source{Set: []string{"shipper.syslog.udp_listen=514"}}, []string{"shipper.syslog.udp_listen"}},
+		{"syslog bad zone", Source{Set: []string{"shipper.syslog.timezone=Mars/Olympus"}}, []string{"shipper.syslog.timezone"}},
+		{"syslog message limit", Source{Set: []string{"shipper.syslog.max_message_bytes=10"}}, []string{"shipper.syslog.max_message_bytes"}},
+		{"syslog batch", Source{Set: []string{"shipper.syslog.batch_messages=0", "shipper.syslog.batch_wait=0s"}},
+			[]string{"shipper.syslog.batch_messages", "shipper.syslog.batch_wait"}},
+		{"http without tokens", Source{Set: []string{"shipper.http.listen=:8088"}}, []string{"shipper.http.tokens"}},
+		{"http short token", Source{Set: []string{"shipper.http.tokens=short"}}, []string{"shipper.http.tokens[0]", "16 characters"}},
+		{"http half a certificate", Source{Set: []string{"shipper.http.listen=:8088", "shipper.http.tokens=ingest-token-0123456789", "shipper.http.tls.cert_file=c.pem"}},
+			[]string{"shipper.http.tls.key_file"}},
+		{"http request limit", Source{Set: []string{"shipper.http.max_request_bytes=10"}}, []string{"shipper.http.max_request_bytes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,6 +136,7 @@ func TestHideConfigSecrets(t *testing.T) {
 	} {
 		require.NotContains(t, out, "hunter2", name)
 		require.NotContains(t, out, "s3cret-ch", name)
+		require.NotContains(t, out, "ingest-token-0123456789", name)
 		require.Contains(t, out, "redacted", name)
 	}
 }
