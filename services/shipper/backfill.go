@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/stream"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
+	"github.com/vigil-soc/vigil/services/shipper/receiver"
 	"github.com/vigil-soc/vigil/services/shipper/spool"
 )
 
@@ -173,7 +174,7 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 			}
 			var msg spool.Msg
 			var encErr error
-			if buf, msg, encErr = appendEvent(buf, ev); encErr != nil {
+			if buf, msg, encErr = receiver.AppendEvent(buf, ev); encErr != nil {
 				return counted.n, encErr
 			}
 			msgs = append(msgs, msg)

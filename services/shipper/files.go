@@ -9,6 +9,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/services/shipper/multiline"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
+	"github.com/vigil-soc/vigil/services/shipper/receiver"
 	"github.com/vigil-soc/vigil/services/shipper/spool"
 	"github.com/vigil-soc/vigil/services/shipper/tail"
 )
@@ -269,10 +270,10 @@ func (f *fileSource) encode(j *job) {
 		ev := j.evs[i]
 		var msg spool.Msg
 		var err error
-		if buf, msg, err = appendEvent(buf, ev); err != nil {
+		if buf, msg, err = receiver.AppendEvent(buf, ev); err != nil {
 			// A parser's event always encodes; keep the line anyway.
 			ev = rawEvent(f.opts, r, j.now, err.Error())
-			if buf, msg, err = appendEvent(buf, ev); err != nil {
+			if buf, msg, err = receiver.AppendEvent(buf, ev); err != nil {
 				f.logger.Error("event cannot be encoded", "err", err.Error())
 				continue
 			}

@@ -37,12 +37,27 @@ const MaxEventBytes = 512 << 10
 // MaxEventBytes has its original message cut (at a character boundary)
 // until it fits, and is flagged truncated.
 func Encode(ev *event.Event) (spool.Msg, error) {
-	b, err := event.AppendJSON(nil, ev)
-	for err == nil && len(b) > MaxEventBytes && ev.Message != "" {
+	_, msg, err := AppendEvent(nil, ev)
+	return msg, err
+}
+
+// AppendEvent is Encode into the end of buf: it returns the extended
+// buffer and the message, whose key and value point into it (append only
+// ever moves later bytes, so messages made earlier stay valid).
+func AppendEvent(buf []byte, ev *event.Event) ([]byte, spool.Msg, error) {
+	start := len(buf)
+	key := ev.SrcIP
+	if key == "" {
+		key = ev.Host
+	}
+	buf = append(buf, key...)
+	mid := len(buf)
+	buf, err := event.AppendJSON(buf, ev)
+	for err == nil && len(buf)-mid > MaxEventBytes && ev.Message != "" {
 		// Keep the share of the message that fits if its bytes escape as
 		// the whole event did; the message shrinks every round, so the
 		// loop ends.
-		keep := max(int(int64(len(ev.Message))*MaxEventBytes/int64(len(b)))-1, 0)
+		keep := max(int(int64(len(ev.Message))*MaxEventBytes/int64(len(buf)-mid))-1, 0)
 		for keep > 0 && !utf8.RuneStart(ev.Message[keep]) {
 			keep--
 		}
@@ -51,14 +66,10 @@ func Encode(ev *event.Event) (spool.Msg, error) {
 			ev.Attrs = make(map[string]string, 1)
 		}
 		ev.Attrs[parse.AttrTruncated] = "true"
-		b, err = event.AppendJSON(b[:0], ev)
+		buf, err = event.AppendJSON(buf[:mid], ev)
 	}
 	if err != nil {
-		return spool.Msg{}, err
+		return buf[:start], spool.Msg{}, err
 	}
-	key := ev.SrcIP
-	if key == "" {
-		key = ev.Host
-	}
-	return spool.Msg{Key: []byte(key), Value: b}, nil
+	return buf, spool.Msg{Key: buf[start:mid:mid], Value: buf[mid:len(buf):len(buf)]}, nil
 }

@@ -77,9 +77,8 @@ func TestHeader(t *testing.T) {
 		},
 		{
 			name: "rfc5424 with structured data", msg: `<165>1 2026-01-02T09:14:15.003Z host.example evntslog 42 ID47 [ex@32473 iut="3" src="a\"b"] hello`,
-			source: "raw", ts: "2026-01-02T09:14:15.003Z", host: "host.example",
-			attrs:      map[string]string{AttrVersion: "1", AttrMsgID: "ID47", AttrProcID: "42", AttrSDPrefix + "ex@32473.iut": "3", AttrSDPrefix + "ex@32473.src": `a"b`, AttrFacilityName: "local4", AttrSeverityName: "notice"},
-			parseError: parse.ReasonNoMatch,
+			source: "syslog", ts: "2026-01-02T09:14:15.003Z", host: "host.example",
+			attrs: map[string]string{AttrVersion: "1", AttrMsgID: "ID47", AttrProcID: "42", AttrSDPrefix + "ex@32473.iut": "3", AttrSDPrefix + "ex@32473.src": `a"b`, AttrFacilityName: "local4", AttrSeverityName: "notice"},
 		},
 		{
 			name: "rfc5424 sshd", msg: "<38>1 2026-01-02T09:30:00.5+02:00 bastion sshd 77 - - Invalid user admin from 203.0.113.8 port 4022",

@@ -98,7 +98,7 @@ func TestUDP(t *testing.T) {
 	m := r.metrics
 	require.Equal(t, 3.0, testutil.ToFloat64(m.received.WithLabelValues(TransportUDP)))
 	require.Equal(t, 3.0, testutil.ToFloat64(m.published.WithLabelValues(TransportUDP)))
-	require.Equal(t, 2.0, testutil.ToFloat64(m.parseErrors.WithLabelValues(TransportUDP)), "no header, and no parser for app")
+	require.Equal(t, 1.0, testutil.ToFloat64(m.parseErrors.WithLabelValues(TransportUDP)), "no header")
 	require.Equal(t, float64(len(sshdLine)+1+len(rfc5424Msg)+len("not syslog at all")), testutil.ToFloat64(m.bytes.WithLabelValues(TransportUDP)))
 }
 
