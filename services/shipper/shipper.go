@@ -12,15 +12,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
 	"github.com/vigil-soc/vigil/pkg/telemetry"
+	"github.com/vigil-soc/vigil/services/shipper/httpin"
 	"github.com/vigil-soc/vigil/services/shipper/multiline"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
 	"github.com/vigil-soc/vigil/services/shipper/spool"
+	"github.com/vigil-soc/vigil/services/shipper/syslog"
 	"github.com/vigil-soc/vigil/services/shipper/tail"
 )
 
@@ -37,7 +40,9 @@ type Shipper struct {
 	metrics *metrics
 	host    string
 
-	sources []*fileSource
+	sources   []*fileSource
+	receivers []service.Named // network inputs: syslog, HTTP
+	registry  prometheus.Registerer
 	store   *tail.Store
 	spool   *spool.Spool
 	client  *stream.Client
@@ -69,8 +74,9 @@ func New(deps service.Deps) (*Shipper, error) {
 		cfg:     cfg,
 		logger:  deps.Logger.With("component", "shipper"),
 		metrics: newMetrics(deps.Registry),
-		host:    host,
-		ready:   telemetry.NewReadiness(),
+		host:     host,
+		ready:    telemetry.NewReadiness(),
+		registry: deps.Registry,
 	}
 	workers := cfg.Shipper.Workers
 	if workers == 0 {
@@ -153,6 +159,10 @@ func (s *Shipper) Start(ctx context.Context) error {
 		s.logger.Info("spool recovered", "batches", st.Recovered, "bytes", st.Bytes, "torn_bytes", st.Torn)
 	}
 
+	if err := s.startReceivers(ctx, sp); err != nil {
+		return err
+	}
+
 	k := s.cfg.Kafka
 	client, err := stream.Connect(ctx, k, s.logger, stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions})
 	if err != nil {
@@ -191,6 +201,12 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 	s.ready.Set(errors.New("shutting down"))
 	s.mu.Unlock()
 	var errs []error
+	// Network inputs stop first, so their last batches get into the spool.
+	for i := len(s.receivers) - 1; i >= 0; i-- {
+		if err := s.receivers[i].Component.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.receivers[i].Name, err))
+		}
+	}
 	if stop != nil {
 		close(stop)
 		s.sourcesDone.Wait()
@@ -221,6 +237,32 @@ func (s *Shipper) Shutdown(ctx context.Context) error {
 		s.client.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// startReceivers starts the network inputs that are configured; they
+// append to the spool, durably, and accept input before Kafka is reached.
+func (s *Shipper) startReceivers(ctx context.Context, sp *spool.Spool) error {
+	sc := s.cfg.Shipper
+	if sc.Syslog.UDPListen != "" || sc.Syslog.TCPListen != "" || sc.Syslog.TLSListen != "" {
+		r, err := syslog.New(sc.Syslog, s.cfg.Tenant, sp, s.logger, s.registry)
+		if err != nil {
+			return fmt.Errorf("shipper.syslog: %w", err)
+		}
+		s.receivers = append(s.receivers, service.Named{Name: "syslog", Component: r})
+	}
+	if sc.HTTP.Listen != "" {
+		r, err := httpin.New(sc.HTTP, s.cfg.Tenant, sp, s.logger, s.registry)
+		if err != nil {
+			return fmt.Errorf("shipper.http: %w", err)
+		}
+		s.receivers = append(s.receivers, service.Named{Name: "http", Component: r})
+	}
+	for _, r := range s.receivers {
+		if err := r.Component.Start(ctx); err != nil {
+			return fmt.Errorf("shipper %s receiver: %w", r.Name, err)
+		}
+	}
+	return nil
 }
 
 // saver saves the checkpoints every shipper.checkpoint_interval when they
