@@ -43,13 +43,13 @@ type Shipper struct {
 	sources   []*fileSource
 	receivers []service.Named // network inputs: syslog, HTTP
 	registry  prometheus.Registerer
-	store   *tail.Store
-	spool   *spool.Spool
-	client  *stream.Client
-	writer  *kafka.Writer
-	sender  *sender
-	dirty   atomic.Bool
-	saveMu  sync.Mutex // serialises save
+	store     *tail.Store
+	spool     *spool.Spool
+	client    *stream.Client
+	writer    *kafka.Writer
+	sender    *sender
+	dirty     atomic.Bool
+	saveMu    sync.Mutex // serialises save
 
 	mu           sync.Mutex
 	stop         chan struct{} // closed to stop the sources
@@ -71,9 +71,9 @@ func New(deps service.Deps) (*Shipper, error) {
 		host = h
 	}
 	s := &Shipper{
-		cfg:     cfg,
-		logger:  deps.Logger.With("component", "shipper"),
-		metrics: newMetrics(deps.Registry),
+		cfg:      cfg,
+		logger:   deps.Logger.With("component", "shipper"),
+		metrics:  newMetrics(deps.Registry),
 		host:     host,
 		ready:    telemetry.NewReadiness(),
 		registry: deps.Registry,
