@@ -187,7 +187,7 @@ type ShipperConfig struct {
 	// 0 uses one per CPU. Default 0.
 	Workers int `mapstructure:"workers" yaml:"workers"`
 	// Inflight is how many batches are being published to Kafka at once.
-	// Default 4.
+	// Default 8.
 	Inflight int `mapstructure:"inflight" yaml:"inflight"`
 	// CheckpointInterval is how often acknowledged read positions are
 	// saved. A crash re-reads at most this much (the copies have the same
@@ -453,7 +453,7 @@ func Default() Config {
 			PollInterval:       250 * time.Millisecond,
 			BatchLines:         2000,
 			MaxLineBytes:       64 << 10,
-			Inflight:           4,
+			Inflight:           8,
 			CheckpointInterval: time.Second,
 			MemoryLimit:        80 << 20,
 			Spool: SpoolConfig{
