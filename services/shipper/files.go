@@ -1,8 +1,12 @@
 package shipper
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -44,6 +48,10 @@ type fileSource struct {
 	last    tail.Stats      // reader only
 	lastErr string          // reader only
 	saved   map[string]bool // reader only: origins whose checkpoint is saved
+	// headed: the format reads a header at the top of each file (Zeek's
+	// #fields); primed lists the origins whose header the parser has seen.
+	headed bool
+	primed map[string]bool // reader only
 }
 
 // sourceOptions are the settings every file source shares.
@@ -121,6 +129,7 @@ func (f *fileSource) read(stop <-chan struct{}, work, order chan<- *job) {
 		if len(recs) > 0 {
 			j := &job{now: now, recs: recs, commits: commits(recs), done: make(chan struct{})}
 			if f.ordered {
+				f.prime(recs)
 				f.parse(j)
 			}
 			select {
@@ -236,6 +245,59 @@ next:
 		cs = append(cs, commit{origin: r.Origin, end: r.End})
 	}
 	return cs
+}
+
+// prime shows the parser the header lines of a file whose reading resumed
+// past them (after a restart), so that a Zeek TSV file read from a
+// checkpoint still knows its columns. The header is every line starting
+// with '#' at the top of the file; it is read from the file's current path.
+func (f *fileSource) prime(recs []multiline.Record) {
+	if !f.headed {
+		return
+	}
+	if f.primed == nil {
+		f.primed = map[string]bool{}
+	}
+	for _, r := range recs {
+		if f.primed[r.Origin] {
+			continue
+		}
+		f.primed[r.Origin] = true
+		if r.Offset == 0 {
+			continue // the header comes with the lines
+		}
+		f.mu.Lock()
+		path := f.tailer.Path(r.Origin)
+		f.mu.Unlock()
+		if err := f.readHeader(path, r.Origin, r.Offset); err != nil {
+			f.logger.Warn("reading a file's header failed; its lines may be kept raw", "input", f.input, "err", err.Error())
+		}
+	}
+}
+
+// readHeader parses the '#' lines at the top of path, before offset.
+func (f *fileSource) readHeader(path, origin string, offset int64) error {
+	file, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	br := bufio.NewReader(io.LimitReader(file, min(offset, 1<<20)))
+	var off int64
+	for {
+		line, err := br.ReadBytes('\n')
+		if len(line) == 0 || line[0] != '#' || !bytes.HasSuffix(line, []byte{'\n'}) {
+			return nil
+		}
+		f.parser.Parse(parse.Input{
+			Tenant: f.opts.tenant, Host: f.opts.host, Origin: origin, Offset: off,
+			Line: bytes.TrimRight(line, "\r\n"), Now: time.Now(),
+		})
+		off += int64(len(line))
+		if err != nil {
+			return nil
+		}
+	}
 }
 
 // parse turns a job's records into events.

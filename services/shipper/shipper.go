@@ -96,7 +96,7 @@ func New(deps service.Deps) (*Shipper, error) {
 			return nil, fmt.Errorf("shipper.files[%d].%w", i, err)
 		}
 		s.sources = append(s.sources, &fileSource{
-			input: fmt.Sprintf("files[%d]", i), parser: p, ordered: parse.Ordered(in.Format), joiner: j,
+			input: fmt.Sprintf("files[%d]", i), parser: p, ordered: parse.Ordered(in.Format), headed: in.Format == parse.FormatZeek, joiner: j,
 			metrics: s.metrics, logger: s.logger, opts: opts,
 			dirty: func() { s.dirty.Store(true) }, saveNow: s.save,
 		})

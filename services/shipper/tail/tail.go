@@ -159,6 +159,17 @@ func (t *Tailer) Commit(origin string, end int64) {
 	}
 }
 
+// Path returns the path of the file with origin, or "" when none is
+// followed.
+func (t *Tailer) Path(origin string) string {
+	for _, fl := range t.files {
+		if fl.origin == origin {
+			return fl.path
+		}
+	}
+	return ""
+}
+
 // Checkpoints returns the committed position of every tracked file.
 func (t *Tailer) Checkpoints() []Checkpoint {
 	cps := make([]Checkpoint, 0, len(t.files))
