@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/go-faster/jx"
 )
@@ -21,7 +22,7 @@ import (
 // UTF-8 in strings becomes U+FFFD, numbers must fit their field.
 func Decode(b []byte) (*Event, error) {
 	var e Event
-	if err := decodeInto(&e, b); err != nil {
+	if err := decodeInto(&e, b, nil); err != nil {
 		return nil, fmt.Errorf("%w: decode: %w", ErrInvalid, err)
 	}
 	if err := e.Validate(); err != nil {
@@ -30,7 +31,21 @@ func Decode(b []byte) (*Event, error) {
 	return &e, nil
 }
 
-func decodeInto(e *Event, b []byte) error {
+// DecodeShared is Decode into e (reset first) for a caller that never
+// modifies b afterwards: the event's strings point into b rather than
+// being copied, which saves an allocation per field.
+func DecodeShared(e *Event, b []byte) error {
+	*e = Event{}
+	if err := decodeInto(e, b, b); err != nil {
+		return fmt.Errorf("%w: decode: %w", ErrInvalid, err)
+	}
+	return e.Validate()
+}
+
+// decodeInto decodes b into e. Strings that are a part of shared (b, or
+// nil) point into it; the others are copied.
+func decodeInto(e *Event, b, shared []byte) error {
+	str := func(d *jx.Decoder) (string, error) { return str(d, shared) }
 	d := jx.GetDecoder()
 	defer jx.PutDecoder(d)
 	d.ResetBytes(b)
@@ -99,7 +114,7 @@ func decodeInto(e *Event, b []byte) error {
 		case "vigil.parse_error":
 			e.ParseError, err = str(d)
 		case "labels":
-			err = labels(d, e)
+			err = labels(d, e, shared)
 		default:
 			err = d.Skip()
 		}
@@ -143,16 +158,29 @@ func parseUint16(s string) (uint16, error) {
 func parseUint64(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
 
 // str reads a string, each byte of invalid UTF-8 in it becoming U+FFFD (as
-// encoding/json does).
-func str(d *jx.Decoder) (string, error) {
+// encoding/json does). When the string is a part of shared it points there.
+func str(d *jx.Decoder, shared []byte) (string, error) {
 	if d.Next() != jx.String {
 		return "", fmt.Errorf("want a string, got %s", d.Next())
 	}
 	b, err := d.StrBytes()
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return "", err
 	}
+	if within(b, shared) {
+		return validUTF8(unsafe.String(&b[0], len(b))), nil
+	}
 	return validUTF8(string(b)), nil
+}
+
+// within reports whether b is a part of the memory of buf.
+func within(b, buf []byte) bool {
+	if len(buf) == 0 {
+		return false
+	}
+	start, end := uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&buf[len(buf)-1]))
+	p := uintptr(unsafe.Pointer(&b[0]))
+	return p >= start && p+uintptr(len(b))-1 <= end
 }
 
 // timestamp reads an RFC 3339 time as time.Time's UnmarshalJSON does.
@@ -169,7 +197,7 @@ func timestamp(d *jx.Decoder, t *time.Time) error {
 
 // labels reads an object of strings into e.Attrs, adding to what an
 // earlier labels key put there.
-func labels(d *jx.Decoder, e *Event) error {
+func labels(d *jx.Decoder, e *Event, shared []byte) error {
 	if d.Next() != jx.Object {
 		return fmt.Errorf("want an object, got %s", d.Next())
 	}
@@ -183,7 +211,7 @@ func labels(d *jx.Decoder, e *Event) error {
 			e.Attrs[k] = ""
 			return d.Null()
 		}
-		v, err := str(d)
+		v, err := str(d, shared)
 		if err != nil {
 			return fmt.Errorf("%q: %w", k, err)
 		}

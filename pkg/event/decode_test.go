@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,12 @@ func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
 			t.Skip("encoding/json also takes keys in another case")
 		}
 		got, err := event.Decode(b)
+		var shared event.Event
+		sharedErr := event.DecodeShared(&shared, slices.Clone(b))
+		require.Equal(t, err == nil, sharedErr == nil, "Decode: %v, DecodeShared: %v", err, sharedErr)
+		if err == nil {
+			requireSameEvent(t, got, &shared)
+		}
 		var ref event.Event
 		refErr := json.Unmarshal(b, &ref)
 		if refErr == nil {
