@@ -51,12 +51,12 @@ type running struct {
 	*Archiver
 	reg  *prometheus.Registry
 	once sync.Once
-	t    *testing.T
+	t    testing.TB
 }
 
 // start starts an archiver on cfg with its own registry; it is shut down at
 // the end of the test unless stop was called first.
-func start(t *testing.T, cfg config.Config) *running {
+func start(t testing.TB, cfg config.Config) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	a, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t), Registry: reg})
@@ -69,9 +69,12 @@ func start(t *testing.T, cfg config.Config) *running {
 	return r
 }
 
-func (r *running) stop() {
+func (r *running) stop() { r.stopWithin(30 * time.Second) }
+
+// stopWithin shuts the archiver down with d to insert what it holds.
+func (r *running) stopWithin(d time.Duration) {
 	r.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		require.NoError(r.t, r.Shutdown(ctx))
 	})
@@ -120,7 +123,7 @@ func clickhouse(t *testing.T, cfg config.Config) driver.Conn {
 }
 
 // count returns the single UInt64 a query such as SELECT count() returns.
-func count(t *testing.T, conn driver.Conn, query string, args ...any) uint64 {
+func count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -625,7 +628,7 @@ func TestShutdownDuringDeadLetterLosesNothing(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return a.metric("vigil_archiver_retries_total", map[string]string{"operation": "dead-letter"}) >= 1
 	}, 60*time.Second, 20*time.Millisecond, "the dead-letter write fails and is retried")
-	a.stop()
+	a.stopWithin(time.Second)
 	require.Empty(t, testkit.ReadAll(t, k, k.Topics.EventsDLQ), "the DLQ topic is still missing")
 
 	// Nothing reached the DLQ, so nothing may be committed.
