@@ -212,7 +212,7 @@ type BruteForceConfig struct {
 type ArchiverConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-archiver.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// BatchRows is the most rows in one insert. Default 50000.
+	// BatchRows is the most rows in one insert. Default 100000.
 	BatchRows int `mapstructure:"batch_rows" yaml:"batch_rows"`
 	// BatchBytes is the most message bytes in one insert. Default 32MiB
 	// (33554432).
@@ -297,7 +297,7 @@ func Default() Config {
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
-			BatchRows:       50_000,
+			BatchRows:       100_000,
 			BatchBytes:      32 << 20,
 			Inserters:       2,
 			FlushInterval:   time.Second,
