@@ -219,6 +219,7 @@ func (a *Archiver) add(m kafka.Message) {
 	}
 	b.msgs = append(b.msgs, m)
 	b.bytes += len(m.Value)
+	a.metrics.read.Inc()
 	a.metrics.pendingRows.Inc()
 	a.metrics.pendingBytes.Add(float64(len(m.Value)))
 	if len(b.msgs) >= a.cfg.Archiver.BatchRows || b.bytes >= a.cfg.Archiver.BatchBytes {
@@ -357,6 +358,7 @@ type metrics struct {
 	deadLettered  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	fetchErrors   prometheus.Counter
+	read          prometheus.Counter
 	pendingRows   prometheus.Gauge
 	pendingBytes  prometheus.Gauge
 	inFlight      prometheus.Gauge
@@ -389,6 +391,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_archiver_fetch_errors_total", Help: "Failed fetches from Kafka.",
 		}),
+		read: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_archiver_messages_read_total", Help: "Messages read from Kafka.",
+		}),
 		pendingRows: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_archiver_pending_rows",
 			Help: "Messages read and not yet inserted (at most archiver.batch_rows times (archiver.inserters + 3): one per inserter, one waiting for an inserter, one open per other topic).",
@@ -405,7 +410,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.inserted, m.insertSeconds, m.batchRows, m.batchBytes, m.deadLettered, m.retries,
-			m.fetchErrors, m.pendingRows, m.pendingBytes, m.inFlight, m.lag)
+			m.fetchErrors, m.read, m.pendingRows, m.pendingBytes, m.inFlight, m.lag)
 	}
 	return m
 }
