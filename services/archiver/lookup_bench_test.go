@@ -77,10 +77,8 @@ func lookupConfig(b *testing.B) config.ClickHouseConfig {
 	require.NoError(b, conn.Exec(ctx, "DROP DATABASE "+cfg.Database))
 	_, err = store.Migrate(ctx, cfg, testkit.Logger(b))
 	require.NoError(b, err)
-	start := time.Now()
 	seed := strings.NewReplacer("{week}", strconv.FormatInt(lookupWeek.Unix(), 10), "{rows}", strconv.Itoa(lookupRows)).Replace(seedSQL)
 	require.NoError(b, conn.Exec(ctx, seed))
-	b.Logf("seeded %d events in %s", lookupRows, time.Since(start).Round(time.Second))
 	require.Equal(b, uint64(lookupRows), count(b, conn, "SELECT count() FROM events"))
 	return cfg
 }
@@ -147,7 +145,6 @@ func BenchmarkForensicLookup(b *testing.B) {
 			}
 			fmt.Printf("BENCH name=lookup_%s_p50 value=%.1f unit=ms\n", q.name, at(0.50))
 			fmt.Printf("BENCH name=lookup_%s_p99 value=%.1f unit=ms\n", q.name, at(0.99))
-			b.Logf("%s: %d lookups, %d rows in all", q.name, len(lat), rows)
 		}
 	}
 }
