@@ -38,7 +38,9 @@ type Archiver struct {
 	// mu guards open, the batches being filled, and sealing them.
 	mu   sync.Mutex
 	open map[string]*batch // by topic
-	seq  uint64
+	// sizes is the length of the last batch sealed per topic: the next
+	// one starts with room for as many messages.
+	sizes map[string]int
 	// work hands sealed batches to the inserters; a send blocks while
 	// every inserter is busy, which stops the reading.
 	work    chan *batch
@@ -65,6 +67,7 @@ func New(deps service.Deps) (*Archiver, error) {
 		},
 		ready:   telemetry.NewReadiness(),
 		open:    map[string]*batch{},
+		sizes:   map[string]int{},
 		work:    make(chan *batch),
 		commits: newCommits(),
 	}
@@ -156,7 +159,6 @@ const shutdownGrace = 10 * time.Second
 // batch is a run of messages of one topic, inserted into its table in one
 // go (several inserts when it spans more than maxPartitionsPerInsert days).
 type batch struct {
-	seq   uint64
 	table table
 	msgs  []kafka.Message
 	bytes int
@@ -213,8 +215,7 @@ func (a *Archiver) add(m kafka.Message) {
 	defer a.mu.Unlock()
 	b := a.open[m.Topic]
 	if b == nil {
-		a.seq++
-		b = &batch{seq: a.seq, table: a.tables[m.Topic], first: time.Now()}
+		b = &batch{table: a.tables[m.Topic], first: time.Now(), msgs: make([]kafka.Message, 0, a.sizes[m.Topic])}
 		a.open[m.Topic] = b
 	}
 	b.msgs = append(b.msgs, m)
@@ -256,6 +257,7 @@ func (a *Archiver) seal(topic string) {
 		return
 	}
 	delete(a.open, topic)
+	a.sizes[topic] = len(b.msgs)
 	b.marks = a.commits.track(b.msgs)
 	a.metrics.lag.WithLabelValues(topic).Set(float64(a.commits.lag(topic)))
 	a.metrics.batchRows.WithLabelValues(b.table.name()).Observe(float64(len(b.msgs)))
