@@ -383,8 +383,14 @@ type BruteForceConfig struct {
 type ArchiverConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-archiver.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// BatchRows is the most rows in one insert. Default 50000.
+	// BatchRows is the most rows in one insert. Default 100000.
 	BatchRows int `mapstructure:"batch_rows" yaml:"batch_rows"`
+	// BatchBytes is the most message bytes in one insert. Default 32MiB
+	// (33554432).
+	BatchBytes int `mapstructure:"batch_bytes" yaml:"batch_bytes"`
+	// Inserters is how many batches are inserted at once; while they are
+	// all busy the archiver reads nothing more. Default 2.
+	Inserters int `mapstructure:"inserters" yaml:"inserters"`
 	// FlushInterval is the longest a row waits before its batch is
 	// inserted. Default 1s.
 	FlushInterval time.Duration `mapstructure:"flush_interval" yaml:"flush_interval"`
@@ -491,7 +497,9 @@ func Default() Config {
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
-			BatchRows:       50_000,
+			BatchRows:       100_000,
+			BatchBytes:      32 << 20,
+			Inserters:       2,
 			FlushInterval:   time.Second,
 			RetryBackoff:    500 * time.Millisecond,
 			RetryBackoffMax: 30 * time.Second,
@@ -670,6 +678,10 @@ func (c *Config) Validate() error {
 	a := c.Archiver
 	v.nonEmpty("archiver.group_id", a.GroupID)
 	v.positive("archiver.batch_rows", float64(a.BatchRows))
+	v.positive("archiver.batch_bytes", float64(a.BatchBytes))
+	if a.Inserters < 1 || a.Inserters > 64 {
+		v.add("archiver.inserters", fmt.Sprintf("must be between 1 and 64, got %d", a.Inserters))
+	}
 	v.positive("archiver.flush_interval", float64(a.FlushInterval))
 	v.positive("archiver.retry_backoff", float64(a.RetryBackoff))
 	if a.RetryBackoffMax < a.RetryBackoff {

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -124,12 +123,12 @@ func (e *Event) Validate() error {
 	default:
 		bad("event.outcome", "%q is not one of success, failure, unknown", e.Outcome)
 	}
-	for field, ip := range map[string]string{"source.ip": e.SrcIP, "destination.ip": e.DstIP} {
-		if ip == "" {
+	for _, f := range [...]struct{ field, ip string }{{"source.ip", e.SrcIP}, {"destination.ip", e.DstIP}} {
+		if f.ip == "" {
 			continue
 		}
-		if _, err := netip.ParseAddr(ip); err != nil {
-			bad(field, "%q is not an IP address", ip)
+		if _, err := netip.ParseAddr(f.ip); err != nil {
+			bad(f.field, "%q is not an IP address", f.ip)
 		}
 	}
 	if !utf8.ValidString(e.Message) {
@@ -142,18 +141,6 @@ func (e *Event) Validate() error {
 // See AppendJSON to encode into a buffer of your own.
 func Encode(e *Event) ([]byte, error) {
 	return AppendJSON(nil, e)
-}
-
-// Decode parses one JSON envelope and validates it.
-func Decode(b []byte) (*Event, error) {
-	var e Event
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: decode: %w", ErrInvalid, err)
-	}
-	if err := e.Validate(); err != nil {
-		return nil, err
-	}
-	return &e, nil
 }
 
 // SanitizeUTF8 returns s with every invalid UTF-8 byte written as \xNN, so a

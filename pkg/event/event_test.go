@@ -391,14 +391,7 @@ func TestNewIDSensitivity(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	for _, e := range []*event.Event{valid(f), full(f)} {
-		b, err := event.Encode(e)
-		require.NoError(f, err)
-		f.Add(b)
-	}
-	golden, err := os.ReadFile(filepath.Join("testdata", "envelope.golden"))
-	require.NoError(f, err)
-	f.Add(golden)
+	addEnvelopes(f)
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"labels":{}}`))
@@ -421,6 +414,19 @@ func FuzzDecode(f *testing.F) {
 		require.NoError(t, err)
 		require.Equal(t, string(enc), string(enc2), "the encoding is a fixed point")
 	})
+}
+
+// addEnvelopes seeds f with the encodings of valid(f) and full(f) and
+// with the golden envelope.
+func addEnvelopes(f *testing.F) {
+	for _, e := range []*event.Event{valid(f), full(f)} {
+		b, err := event.Encode(e)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	golden, err := os.ReadFile(filepath.Join("testdata", "envelope.golden"))
+	require.NoError(f, err)
+	f.Add(golden)
 }
 
 // requireSameEvent compares two events as values: times by instant (the

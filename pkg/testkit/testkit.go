@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/broker"
@@ -115,4 +116,23 @@ func Insert(t testing.TB, cfg config.ClickHouseConfig, table, columns string, ro
 		require.NoError(t, batch.Append(r...))
 	}
 	require.NoError(t, batch.Send())
+}
+
+// StoredIDs returns the set of strings query returns, one per row: the ids
+// a table holds, to check that none is missing.
+func StoredIDs(t testing.TB, conn driver.Conn, query string) map[string]bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rows, err := conn.Query(ctx, query)
+	require.NoError(t, err)
+	defer rows.Close()
+	ids := map[string]bool{}
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids[id] = true
+	}
+	require.NoError(t, rows.Err())
+	return ids
 }

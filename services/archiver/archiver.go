@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -33,10 +32,25 @@ type Archiver struct {
 	reader *kafka.Reader
 	dlq    *kafka.Writer
 
-	loop     service.Loop
-	mu       sync.Mutex
-	finalCtx context.Context
-	ready    *telemetry.Readiness
+	loop  service.Loop
+	ready *telemetry.Readiness
+
+	// mu guards open, the batches being filled, and sealing them.
+	mu   sync.Mutex
+	open map[string]*batch // by topic
+	// sizes is the length of the last batch sealed per topic: the next
+	// one starts with room for as many messages.
+	sizes map[string]int
+	// work hands sealed batches to the inserters; a send blocks while
+	// every inserter is busy, which stops the reading.
+	work    chan *batch
+	commits *commits
+	// commitMu makes commits one at a time, so offsets only move forward.
+	commitMu sync.Mutex
+	// insertCtx bounds inserts, dead-letter writes and commits: it ends
+	// when the context given to Shutdown does, not when reading stops.
+	insertCtx    context.Context
+	cancelInsert context.CancelFunc
 }
 
 // New returns an archiver configured by deps; Start connects it.
@@ -51,8 +65,13 @@ func New(deps service.Deps) (*Archiver, error) {
 			cfg.Kafka.Topics.Scores: scoresTable,
 			cfg.Kafka.Topics.Alerts: alertsTable,
 		},
-		ready: telemetry.NewReadiness(),
+		ready:   telemetry.NewReadiness(),
+		open:    map[string]*batch{},
+		sizes:   map[string]int{},
+		work:    make(chan *batch),
+		commits: newCommits(),
 	}
+	a.insertCtx, a.cancelInsert = context.WithCancel(context.Background())
 	if deps.Ready != nil {
 		deps.Ready("archiver", a.ready.Check)
 	}
@@ -98,13 +117,23 @@ func (a *Archiver) Start(ctx context.Context) error {
 }
 
 // Shutdown stops consuming, inserts and commits what is pending (retrying
-// until ctx ends), and closes connections. Safe before Start.
+// until ctx ends; what it could not insert is not committed and is read
+// again), and closes connections. Safe before Start.
 func (a *Archiver) Shutdown(ctx context.Context) error {
-	a.mu.Lock()
-	a.finalCtx = ctx
-	a.mu.Unlock()
+	defer a.cancelInsert()
+	stop := context.AfterFunc(ctx, a.cancelInsert)
+	defer stop()
 	a.ready.Set(errors.New("shutting down"))
-	if _, err := a.loop.Stop(ctx); err != nil {
+	// Reading stops at once; what is held is inserted until ctx ends, and
+	// the loop returns soon after, as every insert, dead-letter write and
+	// commit ends with insertCtx.
+	wait, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	if deadline, ok := ctx.Deadline(); ok {
+		wait, cancel = context.WithDeadline(wait, deadline.Add(shutdownGrace))
+		defer cancel()
+	}
+	if _, err := a.loop.Stop(wait); err != nil {
 		return fmt.Errorf("archiver shutdown: %w", err)
 	}
 	var errs []error
@@ -123,61 +152,117 @@ func (a *Archiver) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// pending is what has been read but not yet inserted and committed.
-type pending struct {
-	rows map[string][][]any         // by table
-	msgs map[string][]kafka.Message // by table, parallel to rows: positions only
-	done []kafka.Message            // dead-lettered, to commit with the batch
-	// failed is set when a dead letter could not be written: the batch must
-	// not be committed, so its messages are read again.
-	failed bool
-	count  int
-	first  time.Time
-}
+// shutdownGrace is how long Shutdown waits, after its context ended, for
+// the inserts it cut short to return.
+const shutdownGrace = 10 * time.Second
 
-func newPending() *pending {
-	return &pending{rows: map[string][][]any{}, msgs: map[string][]kafka.Message{}}
+// batch is a run of messages of one topic, inserted into its table in one
+// go (several inserts when it spans more than maxPartitionsPerInsert days).
+type batch struct {
+	table table
+	msgs  []kafka.Message
+	bytes int
+	first time.Time
+	// marks are the batch's places in the commit order, one per partition.
+	marks []*mark
 }
-
-func (p *pending) size() int { return p.count + len(p.done) }
 
 func (a *Archiver) run(ctx context.Context) {
-	p := newPending()
-	for {
-		wait := a.cfg.Archiver.FlushInterval
-		if p.size() > 0 {
-			wait = time.Until(p.first.Add(a.cfg.Archiver.FlushInterval))
-		}
-		var m kafka.Message
-		err := context.DeadlineExceeded
-		if wait > 0 {
-			fctx, cancel := context.WithTimeout(ctx, wait)
-			m, err = a.reader.FetchMessage(fctx)
-			cancel()
-		}
-		switch {
-		case ctx.Err() != nil:
-			a.mu.Lock()
-			final := a.finalCtx
-			a.mu.Unlock()
-			if err := a.flush(final, p); err != nil {
-				a.logger.Error("final flush failed; the uncommitted messages will be read again", "err", err)
+	var inserters sync.WaitGroup
+	for range a.cfg.Archiver.Inserters {
+		inserters.Go(func() {
+			for b := range a.work {
+				a.insertBatch(a.insertCtx, b)
 			}
-			return
-		case errors.Is(err, context.DeadlineExceeded):
-			a.flushOrLog(ctx, p)
-			continue
-		case err != nil:
+		})
+	}
+	var ticker sync.WaitGroup
+	ticker.Go(func() { a.flushOnTime(ctx) })
+
+	for {
+		m, err := a.reader.FetchMessage(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		if err != nil {
 			a.logger.Warn("fetch failed, retrying", "err", err)
 			a.metrics.fetchErrors.Inc()
 			backoff.Sleep(ctx, time.Second)
 			continue
 		}
-		a.add(ctx, p, m)
-		if p.size() >= a.cfg.Archiver.BatchRows {
-			a.flushOrLog(ctx, p)
-		}
+		a.add(m)
 	}
+
+	// Insert and commit what is held, until Shutdown's context ends.
+	ticker.Wait()
+	a.mu.Lock()
+	k := a.cfg.Kafka.Topics
+	for _, topic := range []string{k.Events, k.Scores, k.Alerts} {
+		a.seal(topic)
+	}
+	a.mu.Unlock()
+	close(a.work)
+	inserters.Wait()
+	if a.insertCtx.Err() != nil {
+		a.logger.Error("shutdown ended before everything read was inserted; what was not committed will be read again")
+	}
+}
+
+// add puts m into the open batch of its topic, sealing the batch when it
+// is full.
+func (a *Archiver) add(m kafka.Message) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	b := a.open[m.Topic]
+	if b == nil {
+		b = &batch{table: a.tables[m.Topic], first: time.Now(), msgs: make([]kafka.Message, 0, a.sizes[m.Topic])}
+		a.open[m.Topic] = b
+	}
+	b.msgs = append(b.msgs, m)
+	b.bytes += len(m.Value)
+	a.metrics.read.Inc()
+	a.metrics.pendingRows.Inc()
+	a.metrics.pendingBytes.Add(float64(len(m.Value)))
+	if len(b.msgs) >= a.cfg.Archiver.BatchRows || b.bytes >= a.cfg.Archiver.BatchBytes {
+		a.seal(m.Topic)
+	}
+}
+
+// flushOnTime seals batches that have waited archiver.flush_interval.
+func (a *Archiver) flushOnTime(ctx context.Context) {
+	interval := a.cfg.Archiver.FlushInterval
+	tick := time.NewTicker(max(interval/10, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		a.mu.Lock()
+		for topic, b := range a.open {
+			if time.Since(b.first) >= interval {
+				a.seal(topic)
+			}
+		}
+		a.mu.Unlock()
+	}
+}
+
+// seal hands topic's open batch to an inserter, waiting while every
+// inserter is busy. Called with a.mu held.
+func (a *Archiver) seal(topic string) {
+	b := a.open[topic]
+	if b == nil {
+		return
+	}
+	delete(a.open, topic)
+	a.sizes[topic] = len(b.msgs)
+	b.marks = a.commits.track(b.msgs)
+	a.metrics.lag.WithLabelValues(topic).Set(float64(a.commits.lag(topic)))
+	a.metrics.batchRows.WithLabelValues(b.table.name()).Observe(float64(len(b.msgs)))
+	a.metrics.batchBytes.WithLabelValues(b.table.name()).Observe(float64(b.bytes))
+	a.work <- b
 }
 
 // retry retries f with the configured backoff until it succeeds or ctx
@@ -193,159 +278,93 @@ func (a *Archiver) retry(ctx context.Context, what string, f func(context.Contex
 		})
 }
 
-func (a *Archiver) flushOrLog(ctx context.Context, p *pending) {
-	if err := a.flush(ctx, p); err != nil && ctx.Err() == nil {
-		a.logger.Error("flush failed", "err", err)
+// insertBatch decodes b, dead-letters what cannot be stored, inserts the
+// rest (retrying until it succeeds or ctx ends) and commits every offset
+// below which all batches are done. When ctx ends first nothing of b is
+// committed, so it is read again.
+func (a *Archiver) insertBatch(ctx context.Context, b *batch) {
+	a.metrics.inFlight.Inc()
+	defer func() {
+		a.metrics.inFlight.Dec()
+		a.metrics.pendingRows.Sub(float64(len(b.msgs)))
+		a.metrics.pendingBytes.Sub(float64(b.bytes))
+	}()
+	values := make([][]byte, len(b.msgs))
+	for i, m := range b.msgs {
+		values[i] = m.Value
 	}
-}
-
-func (a *Archiver) add(ctx context.Context, p *pending, m kafka.Message) {
-	if p.size() == 0 {
-		p.first = time.Now()
-	}
-	pos := kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset}
-	t, ok := a.tables[m.Topic]
-	if !ok {
-		a.deadLetter(ctx, p, m, "no table for topic "+m.Topic)
-		return
-	}
-	row, err := t.row(m.Value)
-	if err != nil {
-		a.deadLetter(ctx, p, m, err.Error())
-		return
-	}
-	p.rows[t.name] = append(p.rows[t.name], row)
-	p.msgs[t.name] = append(p.msgs[t.name], pos)
-	p.count++
-	a.metrics.pending.Set(float64(p.count))
-}
-
-// deadLetter publishes m to the DLQ, retrying until it is acknowledged, and
-// marks it for commit with the current batch. If ctx ends first, the batch
-// is marked failed so that nothing of it is committed.
-func (a *Archiver) deadLetter(ctx context.Context, p *pending, m kafka.Message, reason string) {
-	dl := stream.DeadLetter(m, "archiver", reason)
-	if !a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) }) {
-		p.failed = true
-		return
-	}
-	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
-	p.done = append(p.done, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-}
-
-// flush inserts every pending table, retrying with backoff until it
-// succeeds or ctx ends, and then commits the offsets of every message the
-// inserts hold. It returns an error only when ctx ended first; nothing is
-// committed then, so the messages are read again.
-func (a *Archiver) flush(ctx context.Context, p *pending) error {
-	if p.size() == 0 {
-		return nil
-	}
-	if p.failed {
-		return fmt.Errorf("dead-letter write did not complete: %w", ctx.Err())
-	}
-	var commit []kafka.Message
-	for _, name := range []string{eventsTable.name, scoresTable.name, alertsTable.name} {
-		rows, msgs := p.rows[name], p.msgs[name]
-		for len(rows) > 0 {
-			n := chunk(rows, byName[name].tsCol)
-			if err := a.insertChunk(ctx, p, name, rows[:n], msgs[:n]); err != nil {
-				return err
-			}
-			commit = append(commit, msgs[:n]...)
-			rows, msgs = rows[n:], msgs[n:]
+	blocks, bad := b.table.build(values)
+	for i, reason := range bad {
+		if !a.deadLetter(ctx, b.msgs[i], reason) {
+			return
 		}
 	}
-	if p.failed {
-		return fmt.Errorf("dead-letter write did not complete: %w", ctx.Err())
+	for _, blk := range blocks {
+		name := b.table.name()
+		if !a.retry(ctx, "insert into "+name, func(ctx context.Context) error { return a.insert(ctx, b.table, blk) }) {
+			return
+		}
 	}
-	commit = append(commit, p.done...)
-	if !a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.reader.CommitMessages(ctx, commit...) }) {
-		return fmt.Errorf("commit offsets: %w", ctx.Err())
+	a.commit(ctx, b)
+}
+
+// deadLetter publishes m to the DLQ with reason, retrying until it is
+// acknowledged or ctx ends; it reports whether it was.
+func (a *Archiver) deadLetter(ctx context.Context, m kafka.Message, reason string) bool {
+	dl := stream.DeadLetter(m, "archiver", reason)
+	if !a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) }) {
+		return false
 	}
-	*p = *newPending()
-	a.metrics.pending.Set(0)
+	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
+	return true
+}
+
+// insert writes the rows of blk into t in one insert.
+func (a *Archiver) insert(ctx context.Context, t table, blk block) error {
+	start := time.Now()
+	batch, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name()+" ("+t.columns()+")")
+	if err != nil {
+		return fmt.Errorf("prepare insert into %s: %w", t.name(), err)
+	}
+	if err := blk.appendTo(batch); err != nil {
+		_ = batch.Abort()
+		return fmt.Errorf("insert into %s: %w", t.name(), err)
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert %d rows into %s: %w", blk.len(), t.name(), err)
+	}
+	a.metrics.inserted.WithLabelValues(t.name()).Add(float64(blk.len()))
+	a.metrics.insertSeconds.WithLabelValues(t.name()).Observe(time.Since(start).Seconds())
 	return nil
 }
 
-// maxPartitionsPerInsert keeps one insert within ClickHouse's
-// max_partitions_per_insert_block (100 by default on current servers):
-// tables are partitioned by day, so a chunk spans at most this many days.
-const maxPartitionsPerInsert = 100
-
-// chunk returns how many leading rows span at most maxPartitionsPerInsert
-// days of the timestamp in column tsCol.
-func chunk(rows [][]any, tsCol int) int {
-	days := map[int64]bool{}
-	for i, r := range rows {
-		ts, _ := r[tsCol].(time.Time)
-		d := ts.Unix() / 86400
-		if !days[d] && len(days) == maxPartitionsPerInsert {
-			return i
-		}
-		days[d] = true
+// commit marks b done and commits, for each partition, the highest offset
+// below which every batch is done. Commits are made one at a time so that
+// a partition's committed offset only moves forward.
+func (a *Archiver) commit(ctx context.Context, b *batch) {
+	a.commitMu.Lock()
+	defer a.commitMu.Unlock()
+	ready := a.commits.done(b.marks)
+	if len(ready) == 0 {
+		return
 	}
-	return len(rows)
-}
-
-// insertChunk inserts rows, retrying with backoff while the insert fails.
-// A row the driver refuses to encode can never be inserted: it goes to the
-// dead-letter topic and the rest are inserted without it.
-func (a *Archiver) insertChunk(ctx context.Context, p *pending, name string, rows [][]any, msgs []kafka.Message) error {
-	rows, msgs = slices.Clone(rows), slices.Clone(msgs)
-	for {
-		var bad int
-		ok := a.retry(ctx, "insert into "+name, func(ctx context.Context) error {
-			var err error
-			bad, err = a.insert(ctx, name, rows)
-			return err
-		})
-		if !ok {
-			return fmt.Errorf("insert into %s: %w", name, ctx.Err())
-		}
-		if bad < 0 {
-			return nil
-		}
-		a.deadLetter(ctx, p, msgs[bad], "insert: row rejected by the driver")
-		rows, msgs = slices.Delete(rows, bad, bad+1), slices.Delete(msgs, bad, bad+1)
-		if len(rows) == 0 {
-			return nil
-		}
-	}
-}
-
-// insert writes rows into table in one batch. It returns the index of a row
-// the driver refused to append (nothing is inserted then; the batch must be
-// built again without it), or -1 and the error of the insert, which is
-// worth retrying.
-func (a *Archiver) insert(ctx context.Context, name string, rows [][]any) (int, error) {
-	t := byName[name]
-	start := time.Now()
-	batch, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name+" ("+t.columns+")")
-	if err != nil {
-		return -1, fmt.Errorf("prepare insert into %s: %w", t.name, err)
-	}
-	for i, r := range rows {
-		if err := batch.Append(r...); err != nil {
-			_ = batch.Abort()
-			return i, nil
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return -1, fmt.Errorf("insert %d rows into %s: %w", len(rows), t.name, err)
-	}
-	a.metrics.inserted.WithLabelValues(t.name).Add(float64(len(rows)))
-	a.metrics.insertSeconds.WithLabelValues(t.name).Observe(time.Since(start).Seconds())
-	return -1, nil
+	// When ctx ends first the offsets stay uncommitted and are read again.
+	a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.reader.CommitMessages(ctx, ready...) })
 }
 
 type metrics struct {
 	inserted      *prometheus.CounterVec
 	insertSeconds *prometheus.HistogramVec
+	batchRows     *prometheus.HistogramVec
+	batchBytes    *prometheus.HistogramVec
 	deadLettered  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	fetchErrors   prometheus.Counter
-	pending       prometheus.Gauge
+	read          prometheus.Counter
+	pendingRows   prometheus.Gauge
+	pendingBytes  prometheus.Gauge
+	inFlight      prometheus.Gauge
+	lag           *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -354,8 +373,16 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "vigil_archiver_rows_inserted_total", Help: "Rows inserted into ClickHouse, by table.",
 		}, []string{"table"}),
 		insertSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "vigil_archiver_insert_seconds", Help: "Duration of one successful batch insert, by table.",
+			Name: "vigil_archiver_insert_seconds", Help: "Duration of one successful insert, by table.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"table"}),
+		batchRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_archiver_batch_rows", Help: "Messages in one batch when it is sealed, by table.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 10),
+		}, []string{"table"}),
+		batchBytes: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "vigil_archiver_batch_bytes", Help: "Message bytes in one batch when it is sealed, by table.",
+			Buckets: prometheus.ExponentialBuckets(1024, 4, 10),
 		}, []string{"table"}),
 		deadLettered: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_archiver_dead_lettered_total", Help: "Messages sent to the dead-letter topic, by source topic.",
@@ -366,12 +393,26 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_archiver_fetch_errors_total", Help: "Failed fetches from Kafka.",
 		}),
-		pending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "vigil_archiver_pending_rows", Help: "Rows read and not yet inserted (bounded by archiver.batch_rows).",
+		read: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_archiver_messages_read_total", Help: "Messages read from Kafka.",
 		}),
+		pendingRows: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_archiver_pending_rows",
+			Help: "Messages read and not yet inserted (at most archiver.batch_rows times (archiver.inserters + 3): one per inserter, one waiting for an inserter, one open per other topic).",
+		}),
+		pendingBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_archiver_pending_bytes", Help: "Bytes of the messages read and not yet inserted.",
+		}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_archiver_batches_in_flight", Help: "Batches being inserted (at most archiver.inserters).",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_archiver_lag_messages", Help: "Messages behind the end of the topic, as of the last batch read, by topic.",
+		}, []string{"topic"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.inserted, m.insertSeconds, m.deadLettered, m.retries, m.fetchErrors, m.pending)
+		reg.MustRegister(m.inserted, m.insertSeconds, m.batchRows, m.batchBytes, m.deadLettered, m.retries,
+			m.fetchErrors, m.read, m.pendingRows, m.pendingBytes, m.inFlight, m.lag)
 	}
 	return m
 }

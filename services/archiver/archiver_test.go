@@ -51,12 +51,12 @@ type running struct {
 	*Archiver
 	reg  *prometheus.Registry
 	once sync.Once
-	t    *testing.T
+	t    testing.TB
 }
 
 // start starts an archiver on cfg with its own registry; it is shut down at
 // the end of the test unless stop was called first.
-func start(t *testing.T, cfg config.Config) *running {
+func start(t testing.TB, cfg config.Config) *running {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	a, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t), Registry: reg})
@@ -69,9 +69,12 @@ func start(t *testing.T, cfg config.Config) *running {
 	return r
 }
 
-func (r *running) stop() {
+func (r *running) stop() { r.stopWithin(30 * time.Second) }
+
+// stopWithin shuts the archiver down with d to insert what it holds.
+func (r *running) stopWithin(d time.Duration) {
 	r.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
 		defer cancel()
 		require.NoError(r.t, r.Shutdown(ctx))
 	})
@@ -120,7 +123,7 @@ func clickhouse(t *testing.T, cfg config.Config) driver.Conn {
 }
 
 // count returns the single UInt64 a query such as SELECT count() returns.
-func count(t *testing.T, conn driver.Conn, query string, args ...any) uint64 {
+func count(t testing.TB, conn driver.Conn, query string, args ...any) uint64 {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -625,7 +628,7 @@ func TestShutdownDuringDeadLetterLosesNothing(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return a.metric("vigil_archiver_retries_total", map[string]string{"operation": "dead-letter"}) >= 1
 	}, 60*time.Second, 20*time.Millisecond, "the dead-letter write fails and is retried")
-	a.stop()
+	a.stopWithin(time.Second)
 	require.Empty(t, testkit.ReadAll(t, k, k.Topics.EventsDLQ), "the DLQ topic is still missing")
 
 	// Nothing reached the DLQ, so nothing may be committed.
@@ -656,12 +659,28 @@ func TestDeadLettersCommittedWhilePoisonKeepsComing(t *testing.T) {
 
 	// Publish a poison message every 50ms, well within the flush interval,
 	// until the test ends.
+	stopPublishing := keepProducing(t, k, k.Topics.Events, 50*time.Millisecond, func(i int) ([]kafka.Message, error) {
+		return []kafka.Message{{Value: fmt.Appendf(nil, "poison %d", i)}}, nil
+	})
+
+	require.Eventually(t, func() bool { return len(testkit.ReadAll(t, k, k.Topics.EventsDLQ)) > 0 },
+		30*time.Second, 20*time.Millisecond, "the archiver dead-letters the poison")
+	require.Eventually(t, func() bool { return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) > 0 },
+		5*time.Second, 50*time.Millisecond, "dead letters are committed within the flush interval while poison keeps coming")
+	stopPublishing()
+}
+
+// keepProducing publishes the messages next(i) returns on topic, for i = 0,
+// 1, …, one call every interval, until the returned stop is called (at the
+// latest when the test ends), which fails the test if a publish failed.
+func keepProducing(t *testing.T, k config.KafkaConfig, topic string, interval time.Duration, next func(i int) ([]kafka.Message, error)) (stop func()) {
+	t.Helper()
 	tr := &kafka.Transport{}
-	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: k.Topics.Events, RequiredAcks: kafka.RequireAll,
-		BatchTimeout: time.Millisecond, Transport: tr}
+	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: topic, Balancer: kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll, BatchSize: 10_000, BatchTimeout: time.Millisecond, Transport: tr}
 	quit, errc := make(chan struct{}), make(chan error, 1)
 	go func() {
-		tick := time.NewTicker(50 * time.Millisecond)
+		tick := time.NewTicker(interval)
 		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
@@ -670,14 +689,18 @@ func TestDeadLettersCommittedWhilePoisonKeepsComing(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			if err := w.WriteMessages(context.Background(), kafka.Message{Value: fmt.Appendf(nil, "poison %d", i)}); err != nil {
+			msgs, err := next(i)
+			if err == nil {
+				err = w.WriteMessages(context.Background(), msgs...)
+			}
+			if err != nil {
 				errc <- err
 				return
 			}
 		}
 	}()
 	var once sync.Once
-	stopPublishing := func() {
+	stop = func() {
 		once.Do(func() {
 			close(quit)
 			require.NoError(t, <-errc)
@@ -685,11 +708,6 @@ func TestDeadLettersCommittedWhilePoisonKeepsComing(t *testing.T) {
 			tr.CloseIdleConnections()
 		})
 	}
-	t.Cleanup(stopPublishing)
-
-	require.Eventually(t, func() bool { return len(testkit.ReadAll(t, k, k.Topics.EventsDLQ)) > 0 },
-		30*time.Second, 20*time.Millisecond, "the archiver dead-letters the poison")
-	require.Eventually(t, func() bool { return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) > 0 },
-		5*time.Second, 50*time.Millisecond, "dead letters are committed within the flush interval while poison keeps coming")
-	stopPublishing()
+	t.Cleanup(stop)
+	return stop
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/event"
@@ -13,21 +15,81 @@ import (
 )
 
 // table describes how one topic's messages become rows of one table.
-type table struct {
-	name    string
-	columns string
-	// tsCol is the index of the column the table is partitioned by.
-	tsCol int
-	// row decodes one message into the values of one row, in column order.
-	row func(value []byte) ([]any, error)
+type table interface {
+	// name is the table's name.
+	name() string
+	// columns is the column list of the insert, in the order of the block's columns.
+	columns() string
+	// build decodes values into blocks of rows, each spanning at most
+	// maxPartitionsPerInsert days; values that cannot be stored are
+	// returned by index with the reason.
+	build(values [][]byte) (blocks []block, bad map[int]string)
 }
 
-// byName finds a table by its name.
-var byName = map[string]table{
-	eventsTable.name: eventsTable,
-	scoresTable.name: scoresTable,
-	alertsTable.name: alertsTable,
+// block holds rows of one table column by column.
+type block interface {
+	len() int
+	// appendTo appends every row to b, one column at a time.
+	appendTo(b driver.Batch) error
 }
+
+// columnsOf is a block whose rows are R.
+type columnsOf[R any] interface {
+	block
+	add(r *R)
+}
+
+// tableOf is a table whose messages decode into R.
+type tableOf[R any] struct {
+	table_, columns_ string
+	// decode parses one message into r, or says why it cannot be stored.
+	// r may point into value.
+	decode func(value []byte, r *R) error
+	// day is the day (since 1970) of the column the table is partitioned by.
+	day func(r *R) int64
+	// newColumns returns an empty block with room for n rows.
+	newColumns func(n int) columnsOf[R]
+}
+
+func (t tableOf[R]) name() string    { return t.table_ }
+func (t tableOf[R]) columns() string { return t.columns_ }
+
+// maxPartitionsPerInsert keeps one insert within ClickHouse's
+// max_partitions_per_insert_block (100 by default on current servers):
+// tables are partitioned by day, so a block spans at most this many days.
+const maxPartitionsPerInsert = 100
+
+func (t tableOf[R]) build(values [][]byte) ([]block, map[int]string) {
+	var (
+		blocks []block
+		bad    map[int]string
+		cur    columnsOf[R]
+		days   = map[int64]bool{}
+	)
+	r := new(R)
+	for i, v := range values {
+		if err := t.decode(v, r); err != nil {
+			if bad == nil {
+				bad = map[int]string{}
+			}
+			bad[i] = err.Error()
+			continue
+		}
+		d := t.day(r)
+		if cur == nil || !days[d] && len(days) == maxPartitionsPerInsert {
+			cur = t.newColumns(len(values) - i)
+			blocks = append(blocks, cur)
+			clear(days)
+		}
+		days[d] = true
+		cur.add(r)
+	}
+	return blocks, bad
+}
+
+// tables are the archiver's tables, in the order their batches are
+// inserted at shutdown.
+var tables = []table{eventsTable, scoresTable, alertsTable}
 
 // DateTime holds seconds from 1970 in 32 unsigned bits; times outside are
 // refused rather than stored wrapped.
@@ -43,78 +105,182 @@ func storable(field string, t time.Time) error {
 	return nil
 }
 
-var eventsTable = table{
-	name:  "events",
-	tsCol: 1,
-	columns: "id, timestamp, timestamp_ns, ingested, tenant, source, host, category, action, outcome, " +
-		"src_ip, src_port, dst_ip, dst_port, user, protocol, bytes_out, bytes_in, value, message, parse_error, attr_keys, attr_values",
-	row: func(b []byte) ([]any, error) {
-		e, err := event.Decode(b)
-		if err != nil {
-			return nil, err
+func dayOf(t time.Time) int64 { return t.Unix() / 86400 }
+
+// appendColumns appends each of cols, a slice of values, to the column of
+// b at the same position.
+func appendColumns(b driver.Batch, cols ...any) error {
+	for i, c := range cols {
+		if err := b.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %d: %w", i, err)
 		}
-		if err := errors.Join(storable("@timestamp", e.Timestamp), storable("event.ingested", e.Ingested)); err != nil {
-			return nil, err
-		}
-		keys := make([]string, 0, len(e.Attrs))
-		for k := range e.Attrs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		vals := make([]string, len(keys))
-		for i, k := range keys {
-			vals[i] = e.Attrs[k]
-		}
-		ts := e.Timestamp.UTC()
-		return []any{
-			e.ID, ts, uint32(ts.Nanosecond()), e.Ingested.UTC(), e.Tenant, e.Source, e.Host, e.Category, e.Action, e.Outcome,
-			e.SrcIP, e.SrcPort, e.DstIP, e.DstPort, e.User, e.Protocol, e.BytesOut, e.BytesIn, e.Value, e.Message, e.ParseError, keys, vals,
-		}, nil
-	},
+	}
+	return nil
 }
 
-var scoresTable = table{
-	name:  "scores",
-	tsCol: 1,
-	columns: "id, window_start, window_end, tenant, profile, entity, entity_field, feature, " +
+var eventsTable = tableOf[event.Event]{
+	table_: "events",
+	columns_: "id, timestamp, timestamp_ns, ingested, tenant, source, host, category, action, outcome, " +
+		"src_ip, src_port, dst_ip, dst_port, user, protocol, bytes_out, bytes_in, value, message, parse_error, attr_keys, attr_values",
+	decode: func(b []byte, e *event.Event) error {
+		if err := event.DecodeShared(e, b); err != nil {
+			return err
+		}
+		return errors.Join(storable("@timestamp", e.Timestamp), storable("event.ingested", e.Ingested))
+	},
+	day:        func(e *event.Event) int64 { return dayOf(e.Timestamp) },
+	newColumns: func(n int) columnsOf[event.Event] { return newEventColumns(n) },
+}
+
+// eventColumns are the columns of the events table.
+type eventColumns struct {
+	id, tenant, source, host, category, action, outcome []string
+	srcIP, dstIP, user, protocol, message, parseError   []string
+	timestamp, ingested                                 []time.Time
+	timestampNS                                         []uint32
+	srcPort, dstPort                                    []uint16
+	bytesOut, bytesIn                                   []uint64
+	value                                               []float64
+	attrKeys, attrValues                                [][]string
+}
+
+func newEventColumns(n int) *eventColumns {
+	s := func() []string { return make([]string, 0, n) }
+	return &eventColumns{
+		id: s(), tenant: s(), source: s(), host: s(), category: s(), action: s(), outcome: s(),
+		srcIP: s(), dstIP: s(), user: s(), protocol: s(), message: s(), parseError: s(),
+		timestamp: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), timestampNS: make([]uint32, 0, n),
+		srcPort: make([]uint16, 0, n), dstPort: make([]uint16, 0, n),
+		bytesOut: make([]uint64, 0, n), bytesIn: make([]uint64, 0, n), value: make([]float64, 0, n),
+		attrKeys: make([][]string, 0, n), attrValues: make([][]string, 0, n),
+	}
+}
+
+func (c *eventColumns) len() int { return len(c.id) }
+
+func (c *eventColumns) add(e *event.Event) {
+	ts := e.Timestamp.UTC()
+	c.id = append(c.id, e.ID)
+	c.timestamp = append(c.timestamp, ts)
+	c.timestampNS = append(c.timestampNS, uint32(ts.Nanosecond()))
+	c.ingested = append(c.ingested, e.Ingested.UTC())
+	c.tenant = append(c.tenant, e.Tenant)
+	c.source = append(c.source, e.Source)
+	c.host = append(c.host, e.Host)
+	c.category = append(c.category, e.Category)
+	c.action = append(c.action, e.Action)
+	c.outcome = append(c.outcome, e.Outcome)
+	c.srcIP = append(c.srcIP, e.SrcIP)
+	c.srcPort = append(c.srcPort, e.SrcPort)
+	c.dstIP = append(c.dstIP, e.DstIP)
+	c.dstPort = append(c.dstPort, e.DstPort)
+	c.user = append(c.user, e.User)
+	c.protocol = append(c.protocol, e.Protocol)
+	c.bytesOut = append(c.bytesOut, e.BytesOut)
+	c.bytesIn = append(c.bytesIn, e.BytesIn)
+	c.value = append(c.value, e.Value)
+	c.message = append(c.message, e.Message)
+	c.parseError = append(c.parseError, e.ParseError)
+	keys := make([]string, 0, len(e.Attrs))
+	for k := range e.Attrs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	vals := make([]string, len(keys))
+	for i, k := range keys {
+		vals[i] = e.Attrs[k]
+	}
+	c.attrKeys = append(c.attrKeys, keys)
+	c.attrValues = append(c.attrValues, vals)
+}
+
+func (c *eventColumns) appendTo(b driver.Batch) error {
+	if err := appendColumns(b, c.id, c.timestamp, c.timestampNS, c.ingested, c.tenant, c.source, c.host, c.category, c.action, c.outcome,
+		c.srcIP, c.srcPort, c.dstIP, c.dstPort, c.user, c.protocol, c.bytesOut, c.bytesIn, c.value, c.message, c.parseError); err != nil {
+		return err
+	}
+	// Array columns take one row at a time without reflection.
+	for i := range c.attrKeys {
+		if err := b.Column(21).AppendRow(c.attrKeys[i]); err != nil {
+			return fmt.Errorf("column attr_keys: %w", err)
+		}
+		if err := b.Column(22).AppendRow(c.attrValues[i]); err != nil {
+			return fmt.Errorf("column attr_values: %w", err)
+		}
+	}
+	return nil
+}
+
+var scoresTable = tableOf[score.Score]{
+	table_: "scores",
+	columns_: "id, window_start, window_end, tenant, profile, entity, entity_field, feature, " +
 		"observed, expected, spread, samples, method, anomaly_score",
-	row: func(b []byte) ([]any, error) {
-		var s score.Score
-		if err := json.Unmarshal(b, &s); err != nil {
-			return nil, fmt.Errorf("decode score: %w", err)
+	decode: func(b []byte, s *score.Score) error {
+		*s = score.Score{}
+		if err := json.Unmarshal(b, s); err != nil {
+			return fmt.Errorf("decode score: %w", err)
 		}
 		if s.ID == "" || s.Profile == "" || s.WindowStart.IsZero() {
-			return nil, fmt.Errorf("decode score: id, profile and window_start are required")
+			return fmt.Errorf("decode score: id, profile and window_start are required")
 		}
-		if err := errors.Join(storable("window_start", s.WindowStart), storable("window_end", s.WindowEnd)); err != nil {
-			return nil, err
-		}
-		x := s.Explanation
-		return []any{
-			s.ID, s.WindowStart.UTC(), s.WindowEnd.UTC(), s.Tenant, s.Profile, s.Entity, s.EntityField, x.Feature,
-			x.Observed, x.Expected, x.Spread, x.Samples, x.Method, s.AnomalyScore,
-		}, nil
+		return errors.Join(storable("window_start", s.WindowStart), storable("window_end", s.WindowEnd))
 	},
+	day:        func(s *score.Score) int64 { return dayOf(s.WindowStart) },
+	newColumns: func(int) columnsOf[score.Score] { return &rowColumns[score.Score]{values: scoreValues} },
 }
 
-var alertsTable = table{
-	name:    "alerts",
-	tsCol:   2,
-	columns: "id, dedup_key, timestamp, tenant, profile, entity, severity, status, summary, observed, expected, anomaly_score, payload",
-	row: func(b []byte) ([]any, error) {
-		var a alert.Alert
-		if err := json.Unmarshal(b, &a); err != nil {
-			return nil, fmt.Errorf("decode alert: %w", err)
+func scoreValues(s *score.Score) []any {
+	x := s.Explanation
+	return []any{
+		s.ID, s.WindowStart.UTC(), s.WindowEnd.UTC(), s.Tenant, s.Profile, s.Entity, s.EntityField, x.Feature,
+		x.Observed, x.Expected, x.Spread, x.Samples, x.Method, s.AnomalyScore,
+	}
+}
+
+var alertsTable = tableOf[alertRow]{
+	table_:   "alerts",
+	columns_: "id, dedup_key, timestamp, tenant, profile, entity, severity, status, summary, observed, expected, anomaly_score, payload",
+	decode: func(b []byte, a *alertRow) error {
+		*a = alertRow{payload: string(b)}
+		if err := json.Unmarshal(b, &a.Alert); err != nil {
+			return fmt.Errorf("decode alert: %w", err)
 		}
 		if a.ID == "" || a.DedupKey == "" || a.LastSeen.IsZero() {
-			return nil, fmt.Errorf("decode alert: id, dedup_key and last_seen are required")
+			return fmt.Errorf("decode alert: id, dedup_key and last_seen are required")
 		}
-		if err := storable("last_seen", a.LastSeen); err != nil {
-			return nil, err
-		}
-		return []any{
-			a.ID, a.DedupKey, a.LastSeen.UTC(), a.Tenant, a.Profile, a.Entity, a.Severity, a.Status, a.Summary,
-			a.Explanation.Observed, a.Explanation.Expected, a.AnomalyScore, string(b),
-		}, nil
+		return storable("last_seen", a.LastSeen)
 	},
+	day:        func(a *alertRow) int64 { return dayOf(a.LastSeen) },
+	newColumns: func(int) columnsOf[alertRow] { return &rowColumns[alertRow]{values: alertValues} },
+}
+
+// alertRow is an alert with the message it was published as.
+type alertRow struct {
+	alert.Alert
+	payload string
+}
+
+func alertValues(a *alertRow) []any {
+	return []any{
+		a.ID, a.DedupKey, a.LastSeen.UTC(), a.Tenant, a.Profile, a.Entity, a.Severity, a.Status, a.Summary,
+		a.Explanation.Observed, a.Explanation.Expected, a.AnomalyScore, a.payload,
+	}
+}
+
+// rowColumns is a block appended row by row: for the tables that see a
+// few rows a second, where column-wise appends would gain nothing.
+type rowColumns[R any] struct {
+	values func(r *R) []any
+	rows   [][]any
+}
+
+func (c *rowColumns[R]) len() int { return len(c.rows) }
+func (c *rowColumns[R]) add(r *R) { c.rows = append(c.rows, c.values(r)) }
+func (c *rowColumns[R]) appendTo(b driver.Batch) error {
+	for _, r := range c.rows {
+		if err := b.Append(r...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -9,19 +9,24 @@ import (
 	"github.com/vigil-soc/vigil/pkg/event"
 )
 
-func TestChunkBoundsPartitionsPerInsert(t *testing.T) {
-	day := func(d int) []any { return []any{"id", time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).AddDate(0, 0, d)} }
-	var rows [][]any
+func TestBlocksBoundPartitionsPerInsert(t *testing.T) {
+	var values [][]byte
 	for d := range 250 {
-		rows = append(rows, day(d), day(d)) // two rows a day
+		for i := range 2 { // two events a day
+			e := newEvent(2*d + i)
+			e.Timestamp = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC).AddDate(0, 0, d)
+			values = append(values, encode(t, e)...)
+		}
 	}
+	values = append(values[:10], append([][]byte{[]byte("not an event")}, values[10:]...)...)
+	blocks, bad := eventsTable.build(values)
 	var sizes []int
-	for len(rows) > 0 {
-		n := chunk(rows, 1)
-		sizes = append(sizes, n)
-		rows = rows[n:]
+	for _, b := range blocks {
+		sizes = append(sizes, b.len())
 	}
 	require.Equal(t, []int{200, 200, 100}, sizes, "at most 100 days per insert")
+	require.Len(t, bad, 1)
+	require.Contains(t, bad[10], "invalid")
 }
 
 func TestEventsOutsideDateTimeAreRefused(t *testing.T) {
@@ -35,7 +40,7 @@ func TestEventsOutsideDateTimeAreRefused(t *testing.T) {
 		}
 		b, err := event.Encode(e)
 		require.NoError(t, err)
-		_, err = eventsTable.row(b)
+		err = eventsTable.decode(b, new(event.Event))
 		require.ErrorContains(t, err, "outside what ClickHouse DateTime stores", ts.String())
 	}
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/store"
+	"github.com/vigil-soc/vigil/pkg/stream"
 	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
@@ -208,4 +210,77 @@ func defaultsWith(ch config.ClickHouseConfig) config.Config {
 	c := config.Default()
 	c.ClickHouse = ch
 	return c
+}
+
+// The archiver process is killed with SIGKILL while it inserts a backlog,
+// three times, and started again each time: every event ends up in
+// ClickHouse exactly once as queries see it.
+func TestArchiverKilledDuringInserts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	ch := testkit.ClickHouse(t)
+	dir := t.TempDir()
+	brokerAddr := testkit.FreeAddr(t)
+	cfgFile := filepath.Join(dir, "vigil.yaml")
+	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
+telemetry: {listen: ""}
+kafka: {brokers: [%s]}
+clickhouse: {addr: [%s], database: %s, local: false}
+broker: {listen: %s, data_dir: %s}
+archiver: {flush_interval: 200ms, batch_rows: 10000, inserters: 2, retry_backoff: 50ms, retry_backoff_max: 1s}
+`, brokerAddr, ch.Addr[0], ch.Database, brokerAddr, filepath.Join(dir, "broker"))), 0o600))
+	startProc(t, dir, "broker", "broker", "-c", cfgFile)
+	kcfg := config.Default().Kafka
+	kcfg.Brokers = []string{brokerAddr}
+	require.Eventually(t, func() bool {
+		c, err := stream.NewClient(kcfg)
+		require.NoError(t, err)
+		defer c.Close()
+		return c.EnsureTopics(context.Background(), stream.Topic{Name: kcfg.Topics.Events, Partitions: kcfg.Partitions}) == nil
+	}, time.Minute, 50*time.Millisecond, "the broker starts")
+
+	const total = 200_000
+	ids := make([]string, total)
+	values := make([][]byte, total)
+	ts := time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC)
+	for i := range values {
+		line := fmt.Sprintf("Mar  5 10:00:00 gw sshd[%d]: Failed password for root from 198.51.100.%d port %d ssh2", i%30000, i%250+1, 1024+i%60000)
+		e := &event.Event{
+			Version: event.Version, ID: event.NewID("default", "kill-test", int64(i), []byte(line)),
+			Timestamp: ts.Add(time.Duration(i) * time.Second / 4), Ingested: ts, Tenant: "default", Source: "sshd",
+			Category: event.CategoryAuthentication, Action: "ssh_login", Outcome: event.OutcomeFailure,
+			SrcIP: fmt.Sprintf("198.51.100.%d", i%250+1), Message: line,
+		}
+		b, err := event.Encode(e)
+		require.NoError(t, err)
+		ids[i], values[i] = e.ID, b
+	}
+	testkit.Produce(t, kcfg, kcfg.Topics.Events, nil, values)
+
+	s := &stack{cfg: defaultsWith(ch)}
+	archiver := startProc(t, dir, "archiver", "archiver", "-c", cfgFile)
+	for kill := range 3 {
+		// Kill as soon as more rows have arrived: inserts are under way.
+		before := s.count(t, "SELECT count() FROM events")
+		require.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events") > before },
+			time.Minute, 5*time.Millisecond, "no rows arrive before kill %d; logs:\n%s", kill, tailLogs(dir))
+		archiver.kill9()
+		stored := s.count(t, "SELECT count() FROM events FINAL")
+		t.Logf("kill %d: %d of %d events stored", kill, stored, total)
+		require.Less(t, stored, uint64(total), "kill %d came after the last insert", kill)
+		archiver.start()
+	}
+	assert.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events FINAL") >= total },
+		2*time.Minute, 50*time.Millisecond)
+	require.Equal(t, uint64(total), s.count(t, "SELECT count() FROM events FINAL"), "logs:\n%s", tailLogs(dir))
+	require.Equal(t, uint64(total), s.count(t, "SELECT count(DISTINCT id) FROM events"))
+	conn, err := store.Open(ch)
+	require.NoError(t, err)
+	defer conn.Close()
+	stored := testkit.StoredIDs(t, conn, "SELECT DISTINCT id FROM events")
+	for _, id := range ids {
+		require.True(t, stored[id], "event %s is missing", id)
+	}
+	t.Logf("rows stored before merges: %d", s.count(t, "SELECT count() FROM events"))
 }
