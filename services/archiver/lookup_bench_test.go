@@ -70,7 +70,7 @@ func lookupConfig(b *testing.B) config.ClickHouseConfig {
 	conn, err := store.Open(cfg)
 	require.NoError(b, err)
 	defer conn.Close()
-	if len(applied) == 0 && count(b, conn, "SELECT count() FROM events") == lookupRows {
+	if len(applied.Applied) == 0 && count(b, conn, "SELECT count() FROM events") == lookupRows {
 		return cfg
 	}
 	// Seed from scratch, with every migration applied to an empty database.
