@@ -39,8 +39,8 @@ type BackfillStats struct {
 //
 // An event's id comes from the file's content, not its path or inode: the
 // origin is "ship:" and a SHA-256 of the first KiB of the (uncompressed)
-// file, so shipping the same archive twice, from anywhere, gives the same
-// ids and the copies are removed downstream.
+// file and of its size on disk, so shipping the same archive twice, from
+// anywhere, gives the same ids and the copies are removed downstream.
 func Backfill(ctx context.Context, cfg config.Config, logger *slog.Logger, paths []string, o BackfillOptions) (BackfillStats, error) {
 	var st BackfillStats
 	if o.Format == "" {
@@ -135,9 +135,17 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 		r = gz
 	}
 	lines := bufio.NewReaderSize(r, 1<<20)
+	// The same archive gives the same origin wherever it lies; two files
+	// alike in their first KiB are still told apart by their size.
 	head, _ := lines.Peek(1024)
-	sum := sha256.Sum256(head)
-	origin := "ship:" + hex.EncodeToString(sum[:8])
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	h := sha256.New()
+	h.Write(head)
+	fmt.Fprintf(h, "\x00%d", fi.Size())
+	origin := "ship:" + hex.EncodeToString(h.Sum(nil)[:8])
 	maxLine := cfg.Shipper.MaxLineBytes
 	batch := cfg.Shipper.BatchLines
 	opts := sourceOptions{tenant: cfg.Tenant, host: host}

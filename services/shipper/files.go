@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"sync"
 	"time"
 
+	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/services/shipper/multiline"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
@@ -100,13 +102,21 @@ func (f *fileSource) run(stop <-chan struct{}) {
 		defer close(appended)
 		for j := range order {
 			<-j.done
-			if ctx.Err() != nil {
-				continue
+			// A batch that cannot be spooled is retried, never skipped: the
+			// next batch's acknowledgement would commit past its lines.
+			for ctx.Err() == nil {
+				err := f.spool.Append(ctx, j.msgs, f.onAck(j), false)
+				if err == nil {
+					f.metrics.appended.WithLabelValues(f.input).Add(float64(len(j.msgs)))
+					break
+				}
+				if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
+					cancel() // stopping: later batches are read again after a restart
+					break
+				}
+				f.logger.Error("spooling a batch failed; retrying", "input", f.input, "err", err.Error())
+				backoff.Sleep(ctx, time.Second)
 			}
-			if err := f.spool.Append(ctx, j.msgs, f.onAck(j), false); err != nil {
-				continue // stopping
-			}
-			f.metrics.appended.WithLabelValues(f.input).Add(float64(len(j.msgs)))
 		}
 	}()
 

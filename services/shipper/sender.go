@@ -2,8 +2,10 @@ package shipper
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -25,6 +27,9 @@ type sender struct {
 	metrics *metrics
 	logger  *slog.Logger
 	wg      sync.WaitGroup
+	// failing counts the loops whose last publish failed: while any does,
+	// Kafka is taken as unreachable and the spool spills to disk.
+	failing atomic.Int32
 }
 
 // start runs n publishing loops until ctx ends.
@@ -39,10 +44,19 @@ func (s *sender) wait() { s.wg.Wait() }
 
 func (s *sender) loop(ctx context.Context) {
 	var msgs []kafka.Message
+	failed := false
 	for {
 		b, err := s.spool.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
+			return
+		}
 		if err != nil {
-			return // ctx ended or the spool closed
+			// The batch stays next in the spool; try again.
+			s.logger.Error("reading a spooled batch failed; retrying", "err", err.Error())
+			if !backoff.Sleep(ctx, publishBackoff.Max) {
+				return
+			}
+			continue
 		}
 		msgs = msgs[:0]
 		for _, m := range b.Msgs {
@@ -50,13 +64,18 @@ func (s *sender) loop(ctx context.Context) {
 		}
 		ok := backoff.Retry(ctx, publishBackoff, s.logger, "publish to kafka", func(ctx context.Context) error {
 			err := s.writer.WriteMessages(ctx, msgs...)
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				s.metrics.publishRetries.Inc()
-				s.spool.SetSpill(true)
+				if !failed {
+					failed = true
+					s.failing.Add(1)
+				}
+			case err == nil && failed:
+				failed = false
+				s.failing.Add(-1)
 			}
-			if err == nil {
-				s.spool.SetSpill(false)
-			}
+			s.spool.SetSpill(s.failing.Load() > 0)
 			return err
 		})
 		if !ok {

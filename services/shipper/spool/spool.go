@@ -258,7 +258,7 @@ func (s *Spool) append(ctx context.Context, msgs []Msg, onAck func(), durable, w
 	size := msgBytes(msgs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for !s.closed && len(s.queue) > 0 && (s.pending+size > s.opts.MaxBytes || wait && !durable && !s.spill && s.memBytes+size > s.opts.MemoryBytes) {
+	for !s.closed && len(s.queue) > 0 && (s.pending+size > s.opts.MaxBytes || wait && !durable && !s.spill && s.memBytes > 0 && s.memBytes+size > s.opts.MemoryBytes) {
 		if !wait {
 			return ErrFull
 		}
@@ -276,15 +276,13 @@ func (s *Spool) append(ctx context.Context, msgs []Msg, onAck func(), durable, w
 		return ErrClosed
 	}
 	e := &entry{seq: s.nextSeq, size: size, added: time.Now(), onAck: onAck}
-	inMemory := s.memBytes+size <= s.opts.MemoryBytes
-	if durable || !inMemory {
-		if err := s.write(e, msgs); err != nil {
-			return err
-		}
-	}
-	if inMemory {
+	// A durable batch lives on disk only (it is read back to be sent), so
+	// the memory budget is left to the batches that can wait for it.
+	if !durable && (s.memBytes == 0 || s.memBytes+size <= s.opts.MemoryBytes) {
 		e.msgs = msgs
 		s.memBytes += size
+	} else if err := s.write(e, msgs); err != nil {
+		return err
 	}
 	s.nextSeq++
 	s.queue = append(s.queue, e)
@@ -361,22 +359,20 @@ func (s *Spool) Next(ctx context.Context) (Batch, error) {
 		return Batch{}, ErrClosed
 	}
 	e := s.queue[s.next]
-	s.next++
 	b := Batch{Seq: e.seq, Msgs: e.msgs, Added: e.added}
-	path, off, n := "", e.off, e.n
-	if b.Msgs == nil {
-		path = e.seg.path
+	if e.msgs == nil && e.seg != nil {
+		// Read back under the lock: on failure the batch stays next, for
+		// the caller to try again, and no other caller takes the one after
+		// it meanwhile. Only batches that went to disk are read.
+		msgs, err := readAt(e.seg.path, e.off, e.n)
+		if err != nil {
+			s.mu.Unlock()
+			return Batch{}, fmt.Errorf("spool: read batch %d: %w", e.seq, err)
+		}
+		b.Msgs = msgs
 	}
+	s.next++
 	s.mu.Unlock()
-	if path == "" {
-		return b, nil
-	}
-	// The segment cannot go away before this batch is acknowledged.
-	msgs, err := readAt(path, off, n)
-	if err != nil {
-		return Batch{}, fmt.Errorf("spool: read batch %d: %w", e.seq, err)
-	}
-	b.Msgs = msgs
 	return b, nil
 }
 

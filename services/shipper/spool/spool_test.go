@@ -232,3 +232,25 @@ func FuzzFrame(f *testing.F) {
 		require.Equal(t, len(msgs), len(msgs2))
 	})
 }
+
+// A batch that cannot be read back stays next: it is never skipped.
+func TestUnreadableBatchStaysNext(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	defer s.Close()
+	require.NoError(t, s.Append(context.Background(), batch("a", 1), nil, true))
+	require.NoError(t, s.Append(context.Background(), batch("b", 1), nil, false))
+	segs, err := filepath.Glob(filepath.Join(dir, "*.seg"))
+	require.NoError(t, err)
+	require.Len(t, segs, 1)
+	data, err := os.ReadFile(segs[0])
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(segs[0]))
+	for range 2 {
+		_, err := s.Next(context.Background())
+		require.Error(t, err)
+	}
+	require.NoError(t, os.WriteFile(segs[0], data, 0o600))
+	require.Equal(t, []string{"a-0"}, values(next(t, s)))
+	require.Equal(t, []string{"b-0"}, values(next(t, s)))
+}
