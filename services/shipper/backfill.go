@@ -151,10 +151,9 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 	opts := sourceOptions{tenant: cfg.Tenant, host: host}
 
 	var (
-		offset int64
-		buf    []byte
-		msgs   []spool.Msg
-		now    = time.Now()
+		buf  []byte
+		msgs []spool.Msg
+		now  = time.Now()
 	)
 	flush := func() error {
 		if len(msgs) == 0 {
@@ -167,11 +166,12 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 		progress(counted.n)
 		return nil
 	}
+	lr := receiver.NewLineReader(lines, maxLine)
 	for {
-		line, truncated, n, err := readLine(lines, maxLine)
-		if n > 0 {
+		line, truncated, ended, err := lr.ReadLine(nil)
+		if ended || len(line) > 0 {
 			ev, _ := p.Parse(parse.Input{
-				Tenant: opts.tenant, Host: opts.host, Origin: origin, Offset: offset,
+				Tenant: opts.tenant, Host: opts.host, Origin: origin, Offset: lr.Offset(),
 				Line: line, Truncated: truncated, Now: now,
 			})
 			if ev.ParseError != "" {
@@ -187,7 +187,6 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 			}
 			msgs = append(msgs, msg)
 			st.Lines++
-			offset += int64(n)
 			if len(msgs) >= batch {
 				if err := flush(); err != nil {
 					return counted.n, err
@@ -203,31 +202,6 @@ func backfillFile(ctx context.Context, path string, p parse.Parser, sp *spool.Sp
 		}
 	}
 	return counted.n, flush()
-}
-
-// readLine returns the next line without its newline (and a trailing \r),
-// cut to max bytes (truncated says so), and how many bytes it took in the
-// stream. At the end it returns io.EOF, with the last line if it had no
-// newline.
-func readLine(r *bufio.Reader, max int) ([]byte, bool, int, error) {
-	var line []byte
-	n := 0
-	truncated := false
-	for {
-		chunk, err := r.ReadSlice('\n')
-		n += len(chunk)
-		room := max - len(line)
-		if len(chunk) > room {
-			chunk, truncated = chunk[:room], true
-		}
-		line = append(line, chunk...)
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
-		line = bytes.TrimSuffix(line, []byte{'\r'})
-		return line, truncated, n, err
-	}
 }
 
 type countingReader struct {
