@@ -345,38 +345,110 @@ var JSONFieldKeys = []string{
 type ProcessorConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-processor.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// BruteForce configures the failed-logins-per-source-IP detector.
-	BruteForce BruteForceConfig `mapstructure:"brute_force" yaml:"brute_force"`
-}
-
-// BruteForceConfig configures the per-source-IP failed login baseline.
-type BruteForceConfig struct {
-	// Window is the length of one counting window (event time). Default 1m.
-	Window time.Duration `mapstructure:"window" yaml:"window"`
 	// Lateness is how long after a window ends events for it are still
 	// accepted; later ones are counted as late. Default 30s.
 	Lateness time.Duration `mapstructure:"lateness" yaml:"lateness"`
 	// IdleFlush closes open windows when no event arrived for this long
 	// (wall clock), so the last windows of a quiet stream are scored. Default 5s.
 	IdleFlush time.Duration `mapstructure:"idle_flush" yaml:"idle_flush"`
-	// Alpha is the EWMA weight of the newest window, in (0,1). Default 0.05.
-	Alpha float64 `mapstructure:"alpha" yaml:"alpha"`
-	// Warmup is how many windows an IP needs before its own baseline is
-	// used; before that it is judged against the population. Default 10.
-	Warmup int `mapstructure:"warmup" yaml:"warmup"`
-	// Threshold is the anomaly score in [0,1] at or above which a window
-	// alerts. Default 0.99999 (a one-in-100,000 window under the baseline).
-	Threshold float64 `mapstructure:"threshold" yaml:"threshold"`
-	// MinCount is the fewest failures in a window that may alert. Default 10.
-	MinCount int `mapstructure:"min_count" yaml:"min_count"`
-	// ResolveWindows is how many quiet windows close an open incident.
-	// Default 5.
-	ResolveWindows int `mapstructure:"resolve_windows" yaml:"resolve_windows"`
-	// MaxEntities caps the tracked IPs; beyond it new IPs are counted as
-	// overflow and judged only against the population. Default 1000000.
+	// MaxEntities caps the entities each profile keeps a baseline for;
+	// beyond it new entities are judged against the population only and
+	// counted as overflow. Default 1000000.
 	MaxEntities int `mapstructure:"max_entities" yaml:"max_entities"`
-	// Severity of the alerts raised. Default high.
+	// Disabled names built-in profiles that do not run.
+	Disabled []string `mapstructure:"disabled" yaml:"disabled"`
+	// Profiles are added to the built-in ones; a profile named like a
+	// built-in one replaces it.
+	Profiles []ProfileConfig `mapstructure:"profiles" yaml:"profiles"`
+}
+
+// ProfileConfig is one detection profile: which events, keyed by what,
+// which features per window, and how they are judged.
+type ProfileConfig struct {
+	// Name identifies the profile in scores, alerts and dedup keys
+	// (lower case, digits and _).
+	Name string `mapstructure:"name" yaml:"name"`
+	// Description says what the profile catches.
+	Description string `mapstructure:"description" yaml:"description"`
+	// Match selects the events the profile counts.
+	Match MatchConfig `mapstructure:"match" yaml:"match"`
+	// Key is the entity: one or more event fields (e.g. [source.ip] or
+	// [user.name, source.ip]); an IP field may name a prefix, source.ip/24.
+	// Events without every key field are not counted.
+	Key []string `mapstructure:"key" yaml:"key"`
+	// Window is the length of one tumbling window of event time. Default 1m.
+	Window time.Duration `mapstructure:"window" yaml:"window"`
+	// Features are computed per entity and window and judged one by one.
+	Features []FeatureConfig `mapstructure:"features" yaml:"features"`
+	// Warmup is how many windows an entity needs before its own baseline
+	// is used; before that it is judged against the population. Default 10.
+	Warmup int `mapstructure:"warmup" yaml:"warmup"`
+	// Threshold is the anomaly score in (0,1) at or above which a window
+	// alerts. Default 0.9999.
+	Threshold float64 `mapstructure:"threshold" yaml:"threshold"`
+	// MinValue is the least observed value that may alert (for features
+	// judged low, the most). Default 0: any.
+	MinValue float64 `mapstructure:"min_value" yaml:"min_value"`
+	// Severity of the alerts: info, low, medium, high or critical. Default medium.
 	Severity string `mapstructure:"severity" yaml:"severity"`
+	// ResolveWindows is how many windows without an anomaly close an
+	// open incident. Default 5.
+	ResolveWindows int `mapstructure:"resolve_windows" yaml:"resolve_windows"`
+}
+
+// MatchConfig selects events. Every condition given must hold; an empty
+// list allows any value.
+type MatchConfig struct {
+	// Category allows these event.category values.
+	Category []string `mapstructure:"category" yaml:"category"`
+	// Action allows these event.action values.
+	Action []string `mapstructure:"action" yaml:"action"`
+	// Outcome allows these event.outcome values.
+	Outcome []string `mapstructure:"outcome" yaml:"outcome"`
+	// Fields allows, per field (any ProfileFields name), these values; the
+	// value "*" allows any non-empty value.
+	Fields map[string][]string `mapstructure:"fields" yaml:"fields"`
+}
+
+// FeatureConfig is one feature of a profile.
+type FeatureConfig struct {
+	// Name of the feature in scores and alerts. Default: the kind, with
+	// the field (count, sum_source_bytes, distinct_user_name).
+	Name string `mapstructure:"name" yaml:"name"`
+	// Kind is count, sum, mean or max (of a numeric Field), distinct (count
+	// of distinct Field values), failure_ratio (failures over all matched),
+	// first_seen (a Field value the entity never had before, e.g. a user's
+	// source IP) or hour_of_week (activity at an hour the entity is rarely
+	// active). Default count.
+	Kind string `mapstructure:"kind" yaml:"kind"`
+	// Field the kind applies to.
+	Field string `mapstructure:"field" yaml:"field"`
+	// Baseline is ewma (mean and variance), median_mad (a streaming median
+	// and MAD sketch) or seasonal (an EWMA level times hour-of-week
+	// factors). first_seen and hour_of_week have their own. Default ewma.
+	Baseline string `mapstructure:"baseline" yaml:"baseline"`
+	// Direction is high (too much is anomalous) or low (too little, e.g.
+	// a silent source: entities with history are judged in every window,
+	// present or not). Default high.
+	Direction string `mapstructure:"direction" yaml:"direction"`
+	// Alpha is the weight of the newest window in the baseline, in (0,1).
+	// Default 0.05.
+	Alpha float64 `mapstructure:"alpha" yaml:"alpha"`
+}
+
+// Feature kinds, baselines and directions a FeatureConfig may name.
+var (
+	FeatureKinds      = []string{"count", "sum", "mean", "max", "distinct", "failure_ratio", "first_seen", "hour_of_week"}
+	FeatureBaselines  = []string{"ewma", "median_mad", "seasonal"}
+	FeatureDirections = []string{"high", "low"}
+)
+
+// ProfileFields are the event fields profiles may match on, key by and
+// compute features of; labels.NAME reads one label.
+var ProfileFields = []string{
+	"tenant", "event.dataset", "host.name", "event.category", "event.action", "event.outcome",
+	"source.ip", "source.port", "destination.ip", "destination.port", "user.name",
+	"network.protocol", "source.bytes", "destination.bytes", "vigil.value",
 }
 
 // ArchiverConfig configures the archiver.
@@ -481,19 +553,12 @@ func Default() Config {
 			},
 		},
 		Processor: ProcessorConfig{
-			GroupID: "vigil-processor",
-			BruteForce: BruteForceConfig{
-				Window:         time.Minute,
-				Lateness:       30 * time.Second,
-				IdleFlush:      5 * time.Second,
-				Alpha:          0.05,
-				Warmup:         10,
-				Threshold:      0.99999,
-				MinCount:       10,
-				ResolveWindows: 5,
-				MaxEntities:    1_000_000,
-				Severity:       "high",
-			},
+			GroupID:     "vigil-processor",
+			Lateness:    30 * time.Second,
+			IdleFlush:   5 * time.Second,
+			MaxEntities: 1_000_000,
+			Disabled:    []string{},
+			Profiles:    []ProfileConfig{},
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
@@ -655,25 +720,29 @@ func (c *Config) Validate() error {
 
 	p := c.Processor
 	v.nonEmpty("processor.group_id", p.GroupID)
-	bf := p.BruteForce
-	v.positive("processor.brute_force.window", float64(bf.Window))
-	if bf.Lateness < 0 {
-		v.add("processor.brute_force.lateness", "must not be negative")
+	if p.Lateness < 0 {
+		v.add("processor.lateness", "must not be negative")
 	}
-	v.positive("processor.brute_force.idle_flush", float64(bf.IdleFlush))
-	if bf.Alpha <= 0 || bf.Alpha >= 1 {
-		v.add("processor.brute_force.alpha", fmt.Sprintf("must be in (0,1), got %g", bf.Alpha))
+	v.positive("processor.idle_flush", float64(p.IdleFlush))
+	v.positive("processor.max_entities", float64(p.MaxEntities))
+	builtin := map[string]bool{}
+	for _, b := range BuiltinProfiles() {
+		builtin[b.Name] = true
 	}
-	if bf.Warmup < 1 || bf.Warmup > 2048 {
-		v.add("processor.brute_force.warmup", fmt.Sprintf("must be from 1 to 2048 (the population keeps 2048 windows), got %d", bf.Warmup))
+	for i, name := range p.Disabled {
+		if !builtin[name] {
+			v.add(fmt.Sprintf("processor.disabled[%d]", i), fmt.Sprintf("%q is not a built-in profile", name))
+		}
 	}
-	if bf.Threshold <= 0 || bf.Threshold >= 1 {
-		v.add("processor.brute_force.threshold", fmt.Sprintf("must be in (0,1), got %g", bf.Threshold))
+	names := map[string]bool{}
+	for i, pr := range p.Profiles {
+		key := fmt.Sprintf("processor.profiles[%d]", i)
+		if names[pr.Name] {
+			v.add(key+".name", fmt.Sprintf("%q is used by two profiles", pr.Name))
+		}
+		names[pr.Name] = true
+		v.profile(key, pr)
 	}
-	v.positive("processor.brute_force.min_count", float64(bf.MinCount))
-	v.positive("processor.brute_force.resolve_windows", float64(bf.ResolveWindows))
-	v.positive("processor.brute_force.max_entities", float64(bf.MaxEntities))
-	v.oneOf("processor.brute_force.severity", bf.Severity, "info", "low", "medium", "high", "critical")
 
 	a := c.Archiver
 	v.nonEmpty("archiver.group_id", a.GroupID)

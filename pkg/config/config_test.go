@@ -60,7 +60,20 @@ func TestLoadRejects(t *testing.T) {
 		want []string
 	}{
 		{"misspelled key in file", Source{File: "testdata/misspelled.yaml"}, []string{`unknown key "kafka.brokerz"`}},
-		{"bad values", Source{File: "testdata/invalid_values.yaml"}, []string{"kafka.compression", "processor.brute_force.alpha"}},
+		{"bad values", Source{File: "testdata/invalid_values.yaml"}, []string{"kafka.compression", "processor.profiles[0].features[0].alpha"}},
+		{"bad profiles", Source{File: "testdata/bad_profiles.yaml"}, []string{
+			`processor.disabled[0]: "brute_forse" is not a built-in profile`,
+			`processor.profiles[0].name: "Logins" must be lower case`,
+			`processor.profiles[0].key[0]: "user.nam" is not an event field`,
+			`processor.profiles[0].key[1]: "host.name/24": only source.ip and destination.ip take a prefix length`,
+			`processor.profiles[0].match.fields: "labelz.x" is not an event field`,
+			"processor.profiles[0].window: must be from 1s to 168h and divide a week, got 11m0s",
+			`processor.profiles[0].features[0].field: sum needs a numeric field`,
+			`processor.profiles[0].features[1].kind: "median" is not one of`,
+			"processor.profiles[1].features[0].field: first_seen needs a field",
+			"processor.profiles[1].features[0].kind: first_seen must be a profile's only feature",
+			`processor.profiles[1].features[1].direction: "sideways" is not one of`,
+		}},
 		{"unknown --set key", Source{Set: []string{"kafka.brokerz=x:1"}}, []string{"kafka.brokerz"}},
 		{"--set without =", Source{Set: []string{"tenant"}}, []string{"key=value"}},
 		{"bad env value", Source{Environ: []string{"VIGIL_ARCHIVER_BATCH_ROWS=0"}}, []string{"archiver.batch_rows"}},

@@ -101,6 +101,9 @@ func Load(src Source) (Config, error) {
 // fillListDefaults gives the items of lists, which the defaults cannot
 // reach, the defaults of the keys they leave out.
 func (c *Config) fillListDefaults() {
+	for i := range c.Processor.Profiles {
+		fillProfileDefaults(&c.Processor.Profiles[i])
+	}
 	for i := range c.Shipper.Files {
 		f := &c.Shipper.Files[i]
 		if f.Format == "" {

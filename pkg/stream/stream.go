@@ -300,3 +300,26 @@ func (c *Client) ping(ctx context.Context) error {
 	}
 	return lastErr
 }
+
+// Partitions returns the partition ids of topic.
+func (c *Client) Partitions(ctx context.Context, topic string) ([]int, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	for _, t := range res.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", topic, t.Error)
+		}
+		ids := make([]int, len(t.Partitions))
+		for i, p := range t.Partitions {
+			ids[i] = p.ID
+		}
+		return ids, nil
+	}
+	return nil, fmt.Errorf("metadata of %s: topic not found", topic)
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
@@ -30,7 +31,7 @@ type Processor struct {
 	cfg     config.Config
 	logger  *slog.Logger
 	metrics *metrics
-	det     *Detector
+	det     *detect.Engine
 
 	client *stream.Client
 	reader *kafka.Reader
@@ -52,11 +53,15 @@ type Processor struct {
 
 // New returns a processor configured by deps; Start connects it.
 func New(deps service.Deps) (*Processor, error) {
+	det, err := detect.New(deps.Config.Processor.ActiveProfiles(), detect.OptionsFrom(deps.Config.Processor))
+	if err != nil {
+		return nil, fmt.Errorf("processor: %w", err)
+	}
 	p := &Processor{
 		cfg:       deps.Config,
 		logger:    deps.Logger.With("component", "processor"),
-		metrics:   newMetrics(deps.Registry),
-		det:       NewDetector(deps.Config.Processor.BruteForce),
+		metrics:   newMetrics(deps.Registry, det.Profiles()),
+		det:       det,
 		fetched:   map[int]kafka.Message{},
 		committed: map[int]int64{},
 		ready:     telemetry.NewReadiness(),
@@ -85,6 +90,11 @@ func (p *Processor) Start(ctx context.Context) error {
 	if p.alerts, err = client.NewWriter(k.Topics.Alerts, stream.WriterOptions{}); err != nil {
 		return err
 	}
+	parts, err := client.Partitions(ctx, k.Topics.Events)
+	if err != nil {
+		return err
+	}
+	p.det.Expect(parts, time.Now())
 	p.reader = client.NewGroupReader(p.cfg.Processor.GroupID, k.Topics.Events)
 	p.ready.Set(nil)
 	p.loop.Go(p.run)
@@ -170,26 +180,13 @@ func (p *Processor) handle(m kafka.Message) {
 		p.metrics.events.WithLabelValues("invalid").Inc()
 		return
 	}
-	before := p.det.Stats()
-	p.det.Observe(e, Position{Partition: m.Partition, Offset: m.Offset}, time.Now())
-	after := p.det.Stats()
-	switch {
-	case after.Counted > before.Counted:
-		p.metrics.events.WithLabelValues("counted").Inc()
-	case after.Late > before.Late:
-		p.metrics.events.WithLabelValues("late").Inc()
-	case after.Future > before.Future:
-		p.metrics.events.WithLabelValues("future").Inc()
-	case after.Duplicate > before.Duplicate:
-		p.metrics.events.WithLabelValues("duplicate").Inc()
-	default:
-		p.metrics.events.WithLabelValues("ignored").Inc()
-	}
+	r := p.det.Observe(e, detect.Position{Partition: m.Partition, Offset: m.Offset}, time.Now())
+	p.metrics.events.WithLabelValues(resultNames[r]).Inc()
 }
 
 // publish writes alerts, then scores, retrying until acknowledged or ctx
 // ends: a page goes out before the bulk of the scores.
-func (p *Processor) publish(ctx context.Context, out Output) error {
+func (p *Processor) publish(ctx context.Context, out detect.Output) error {
 	if len(out.Alerts) > 0 {
 		msgs := make([]kafka.Message, 0, len(out.Alerts))
 		for _, a := range out.Alerts {
@@ -249,35 +246,53 @@ func (p *Processor) commit(ctx context.Context) error {
 	return nil
 }
 
+// resultNames label vigil_processor_events_total by what Observe did.
+var resultNames = map[detect.Result]string{
+	detect.Counted: "counted", detect.Ignored: "ignored", detect.Late: "late",
+	detect.Future: "future", detect.Duplicate: "duplicate",
+}
+
 func (p *Processor) observeState() {
-	p.metrics.entities.Set(float64(p.det.Entities()))
+	for name, n := range p.det.Entities() {
+		p.metrics.entities.WithLabelValues(name).Set(float64(n))
+	}
+	for name, st := range p.det.ProfileStats() {
+		p.metrics.overflow.WithLabelValues(name).Set(float64(st.Overflow))
+		p.metrics.late.WithLabelValues(name).Set(float64(st.Late))
+	}
 	p.metrics.openWindows.Set(float64(p.det.OpenWindows()))
-	p.metrics.overflow.Set(float64(p.det.Stats().Overflow))
 }
 
 type metrics struct {
 	events      *prometheus.CounterVec
 	scores      prometheus.Counter
 	alerts      prometheus.Counter
-	entities    prometheus.Gauge
+	entities    *prometheus.GaugeVec
 	openWindows prometheus.Gauge
-	overflow    prometheus.Gauge
+	overflow    *prometheus.GaugeVec
+	late        *prometheus.GaugeVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer, profiles []string) *metrics {
 	m := &metrics{
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_processor_events_total",
-			Help: "Events read, by result: counted, ignored (not a failed login with an IP), late, future (dated beyond the clock skew allowed), duplicate (an event id counted already), invalid (not an envelope).",
+			Help: "Events read, by result: counted (by a profile), ignored (matched by no profile), late (for every profile it matched), future (dated beyond the clock skew allowed), duplicate (an event id counted already), invalid (not an envelope).",
 		}, []string{"result"}),
 		scores:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_scores_total", Help: "Scores published."}),
 		alerts:      prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_alerts_total", Help: "Alerts published."}),
-		entities:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_entities", Help: "Source IPs with a baseline (bounded by processor.brute_force.max_entities)."}),
-		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_open_windows", Help: "Windows not yet closed by the watermark."}),
-		overflow:    prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_entity_overflow", Help: "IP-windows judged only against the population because the entity cap was reached."}),
+		entities:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_entities", Help: "Entities with a baseline, per profile (bounded by processor.max_entities)."}, []string{"profile"}),
+		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_open_windows", Help: "Windows not yet closed by the watermark, over all profiles."}),
+		overflow:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_entity_overflow", Help: "Entity-windows judged only against the population because the profile's entity cap was reached."}, []string{"profile"}),
+		late:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_late_events", Help: "Events a profile could not count because their window had closed."}, []string{"profile"}),
+	}
+	for _, name := range profiles {
+		m.entities.WithLabelValues(name)
+		m.overflow.WithLabelValues(name)
+		m.late.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.scores, m.alerts, m.entities, m.openWindows, m.overflow)
+		reg.MustRegister(m.events, m.scores, m.alerts, m.entities, m.openWindows, m.overflow, m.late)
 	}
 	return m
 }

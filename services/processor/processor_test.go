@@ -33,7 +33,12 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Kafka = testkit.Broker(t)
-	cfg.Processor.BruteForce.IdleFlush = time.Second
+	cfg.Processor.IdleFlush = time.Second
+	for _, b := range config.BuiltinProfiles() {
+		if b.Name != "brute_force" {
+			cfg.Processor.Disabled = append(cfg.Processor.Disabled, b.Name)
+		}
+	}
 
 	values := make([][]byte, len(evs))
 	keys := make([][]byte, len(evs))
@@ -74,10 +79,12 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 	return alerts
 }
 
+var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+
 func TestBurstOnBrokerRaisesOneAlert(t *testing.T) {
-	evs := traffic{background: 30, minutes: 40, burstIP: "203.0.113.7", burstAt: 25, burstSize: 150}.events(11)
-	evs = append(evs, traffic{minutes: 40, burstIP: "203.0.113.7", burstAt: 26, burstSize: 140}.events(12)...)
-	sortByTime(evs)
+	evs := testkit.FailedLogins{Background: 30, Minutes: 40, BurstIP: "203.0.113.7", BurstAt: 25, BurstSize: 150}.Events(t0, 11)
+	evs = append(evs, testkit.FailedLogins{Minutes: 40, BurstIP: "203.0.113.7", BurstAt: 26, BurstSize: 140}.Events(t0, 12)...)
+	testkit.SortByTime(evs)
 	alerts := runOnBroker(t, evs)
 	require.Len(t, alerts, 1, "alerts: %+v", alerts)
 	require.Equal(t, "203.0.113.7", alerts[0].Entity)
@@ -85,6 +92,6 @@ func TestBurstOnBrokerRaisesOneAlert(t *testing.T) {
 }
 
 func TestSteadyTrafficOnBrokerRaisesNothing(t *testing.T) {
-	alerts := runOnBroker(t, traffic{background: 30, minutes: 40}.events(13))
+	alerts := runOnBroker(t, testkit.FailedLogins{Background: 30, Minutes: 40}.Events(t0, 13))
 	require.Empty(t, alerts)
 }

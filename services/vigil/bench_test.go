@@ -67,7 +67,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 		// Alert latency: a burst of failed logins from a new IP; its alert
 		// fires when the burst's window closes (the partition goes idle for
-		// processor.brute_force.idle_flush, or the watermark passes it).
+		// processor.idle_flush, or the watermark passes it).
 		var alertLat []time.Duration
 		for i := range 5 {
 			ip := fmt.Sprintf("203.0.113.%d", 100+i)

@@ -10,8 +10,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
-	"github.com/vigil-soc/vigil/services/processor"
+	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
 )
 
@@ -34,7 +35,8 @@ func TestOpenSSHDatasetAlerts(t *testing.T) {
 	defer f.Close()
 	p, err := parse.New("auto")
 	require.NoError(t, err)
-	d := processor.NewDetector(config.Default().Processor.BruteForce)
+	d, err := detect.New(config.Default().Processor.ActiveProfiles(), detect.OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	sc := bufio.NewScanner(f)
 	var alerted []string
@@ -44,26 +46,35 @@ func TestOpenSSHDatasetAlerts(t *testing.T) {
 		offset += int64(len(sc.Bytes()) + 1)
 		require.Empty(t, ev.ParseError, "line %q", sc.Text())
 		// One partition per IP, as the shipper's keying gives.
-		d.Observe(ev, processor.Position{Partition: int(hash(ev.SrcIP) % 6), Offset: offset}, now)
+		d.Observe(ev, detect.Position{Partition: int(hash(ev.SrcIP) % 6), Offset: offset}, now)
 		out := d.Advance(now)
 		for _, s := range out.Scores {
 			if s.Explanation.Observed >= 10 {
 				t.Logf("%s %s obs=%.0f exp=%.1f sd=%.1f n=%d %s score=%.7f", s.WindowStart.Format("15:04"), s.Entity, s.Explanation.Observed, s.Explanation.Expected, s.Explanation.Spread, s.Explanation.Samples, s.Explanation.Method, s.AnomalyScore)
 			}
 		}
-		for _, a := range out.Alerts {
-			alerted = append(alerted, a.Entity)
-		}
+		alerted = append(alerted, bruteForcers(t, out.Alerts)...)
 	}
-	for _, a := range d.Advance(now.Add(time.Hour)).Alerts {
-		alerted = append(alerted, a.Entity)
-	}
+	alerted = append(alerted, bruteForcers(t, d.Flush().Alerts)...)
 	sort.Strings(alerted)
 	t.Logf("alerted: %v", alerted)
 	require.Contains(t, alerted, "183.62.140.253")
 	require.Contains(t, alerted, "187.141.143.180")
 	require.Contains(t, alerted, "103.99.0.122")
 	require.LessOrEqual(t, len(alerted), 6, "no more than a handful besides the three brute-forcers")
+}
+
+// bruteForcers returns the entities of the brute_force alerts, and logs
+// every alert.
+func bruteForcers(t *testing.T, alerts []alert.Alert) []string {
+	var ips []string
+	for _, a := range alerts {
+		t.Logf("alert %s", a.Summary)
+		if a.Profile == "brute_force" {
+			ips = append(ips, a.Entity)
+		}
+	}
+	return ips
 }
 
 func hash(s string) uint32 {

@@ -48,7 +48,7 @@ func startStack(t testing.TB, defaults bool) *stack {
 	cfg.Shipper.MemoryLimit = 0 // this test process hosts every service
 	if !defaults {
 		cfg.Shipper.PollInterval = 50 * time.Millisecond
-		cfg.Processor.BruteForce.IdleFlush = time.Second
+		cfg.Processor.IdleFlush = time.Second
 		cfg.Archiver.FlushInterval = 200 * time.Millisecond
 	}
 	require.NoError(t, cfg.Validate())

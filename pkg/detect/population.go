@@ -1,4 +1,4 @@
-package processor
+package detect
 
 import (
 	"math"
@@ -18,7 +18,7 @@ const popRing = 2048
 type population struct {
 	ring   []float64
 	next   int
-	cached ewma
+	cached expectation
 	dirty  bool
 }
 
@@ -37,13 +37,17 @@ func (p *population) add(x float64) {
 	p.dirty = true
 }
 
-// baseline returns the median as Mean, the squared scaled MAD as Var, and
-// how many windows it summarises as Samples.
-func (p *population) baseline() ewma {
+// baseline returns the median as the mean, the squared spread as the
+// variance, and how many windows it summarises as the samples.
+func (p *population) baseline() expectation {
 	if !p.dirty {
 		return p.cached
 	}
 	p.dirty = false
+	if len(p.ring) == 0 {
+		p.cached = expectation{}
+		return p.cached
+	}
 	xs := slices.Clone(p.ring)
 	med := median(xs) // sorts xs
 	q90 := xs[int(0.9*float64(len(xs)-1))]
@@ -51,6 +55,6 @@ func (p *population) baseline() ewma {
 		xs[i] = math.Abs(x - med)
 	}
 	sd := math.Max(1.4826*median(xs), (q90-med)/1.2816)
-	p.cached = ewma{Mean: med, Var: sd * sd, Samples: uint64(len(p.ring))}
+	p.cached = expectation{mean: med, variance: sd * sd, samples: uint64(len(p.ring))}
 	return p.cached
 }

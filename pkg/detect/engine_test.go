@@ -1,10 +1,7 @@
-package processor
+package detect
 
 import (
-	"fmt"
 	"math"
-	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -12,6 +9,7 @@ import (
 
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
 func TestCountTail(t *testing.T) {
@@ -50,65 +48,35 @@ func TestEWMAStartsUnbiased(t *testing.T) {
 	require.Equal(t, uint64(24), e.Samples)
 }
 
+// builtin returns the built-in profile of that name.
+func builtin(t testing.TB, name string) config.ProfileConfig {
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == name {
+			return p
+		}
+	}
+	t.Fatalf("no built-in profile %s", name)
+	return config.ProfileConfig{}
+}
+
+// newEngine returns an engine running the named built-in profiles with the
+// default options.
+func newEngine(t testing.TB, names ...string) *Engine {
+	t.Helper()
+	var ps []config.ProfileConfig
+	for _, n := range names {
+		ps = append(ps, builtin(t, n))
+	}
+	e, err := New(ps, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	return e
+}
+
+func bruteForce(t testing.TB) *Engine { return newEngine(t, "brute_force") }
+
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
-func failure(ip string, ts time.Time) *event.Event {
-	return &event.Event{
-		Version: 1, ID: event.NewID("default", "test", ts.UnixNano(), []byte(ip)),
-		Timestamp: ts, Ingested: ts, Tenant: "default", Source: "sshd",
-		Category: event.CategoryAuthentication, Action: "ssh_login", Outcome: event.OutcomeFailure, SrcIP: ip,
-	}
-}
-
-// traffic generates failed logins: every background IP fails a Poisson
-// number of times a minute at its own rate, for minutes minutes; burst adds
-// burstCount failures from burstIP in minute burstAt.
-type traffic struct {
-	background         int
-	minutes            int
-	burstIP            string
-	burstAt, burstSize int
-}
-
-func (tr traffic) events(seed uint64) []*event.Event {
-	return tr.eventsFrom(t0, seed)
-}
-
-func (tr traffic) eventsAt(start time.Time) []*event.Event { return tr.eventsFrom(start, 0) }
-
-func (tr traffic) eventsFrom(begin time.Time, seed uint64) []*event.Event {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	var out []*event.Event
-	for m := range tr.minutes {
-		start := begin.Add(time.Duration(m) * time.Minute)
-		for i := range tr.background {
-			rate := 0.5 + float64(i%8) // 0.5 .. 7.5 failures a minute
-			n := poisson(rng, rate)
-			for range n {
-				out = append(out, failure(fmt.Sprintf("198.51.100.%d", i+1), start.Add(time.Duration(rng.IntN(60_000))*time.Millisecond)))
-			}
-		}
-		if tr.burstIP != "" && m == tr.burstAt {
-			for j := range tr.burstSize {
-				out = append(out, failure(tr.burstIP, start.Add(time.Duration(j*60_000/tr.burstSize)*time.Millisecond)))
-			}
-		}
-	}
-	return out
-}
-
-func poisson(rng *rand.Rand, lambda float64) int {
-	l, k, p := math.Exp(-lambda), 0, 1.0
-	for {
-		p *= rng.Float64()
-		if p <= l {
-			return k
-		}
-		k++
-	}
-}
-
-func run(t *testing.T, d *Detector, evs []*event.Event) Output {
+func run(t *testing.T, d *Engine, evs []*event.Event) Output {
 	t.Helper()
 	var all Output
 	now := time.Now()
@@ -127,8 +95,8 @@ func run(t *testing.T, d *Detector, evs []*event.Event) Output {
 
 func TestSteadyBackgroundRaisesNothing(t *testing.T) {
 	for seed := range uint64(5) {
-		d := NewDetector(config.Default().Processor.BruteForce)
-		out := run(t, d, traffic{background: 40, minutes: 90}.events(seed))
+		d := bruteForce(t)
+		out := run(t, d, testkit.FailedLogins{Background: 40, Minutes: 90}.Events(t0, seed))
 		require.NotEmpty(t, out.Scores)
 		require.Empty(t, out.Alerts, "seed %d: steady traffic alerted: %+v", seed, out.Alerts)
 		require.Zero(t, d.Stats().Late)
@@ -136,12 +104,12 @@ func TestSteadyBackgroundRaisesNothing(t *testing.T) {
 }
 
 func TestBurstRaisesOneAlert(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
+	d := bruteForce(t)
 	// The burst lasts three minutes: one incident, one alert.
-	evs := traffic{background: 40, minutes: 60, burstIP: "203.0.113.7", burstAt: 30, burstSize: 120}.events(1)
-	evs = append(evs, traffic{minutes: 60, burstIP: "203.0.113.7", burstAt: 31, burstSize: 100}.events(2)...)
-	evs = append(evs, traffic{minutes: 60, burstIP: "203.0.113.7", burstAt: 32, burstSize: 90}.events(3)...)
-	sortByTime(evs)
+	evs := testkit.FailedLogins{Background: 40, Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 30, BurstSize: 120}.Events(t0, 1)
+	evs = append(evs, testkit.FailedLogins{Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 31, BurstSize: 100}.Events(t0, 2)...)
+	evs = append(evs, testkit.FailedLogins{Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 32, BurstSize: 90}.Events(t0, 3)...)
+	testkit.SortByTime(evs)
 	out := run(t, d, evs)
 	require.Len(t, out.Alerts, 1, "alerts: %+v", out.Alerts)
 	a := out.Alerts[0]
@@ -151,18 +119,18 @@ func TestBurstRaisesOneAlert(t *testing.T) {
 	require.Equal(t, t0.Add(30*time.Minute), a.FirstSeen)
 	require.GreaterOrEqual(t, a.Explanation.Observed, 10.0, "raised early, on the count so far")
 	require.LessOrEqual(t, a.Explanation.Observed, 120.0)
-	require.GreaterOrEqual(t, a.AnomalyScore, config.Default().Processor.BruteForce.Threshold)
+	require.GreaterOrEqual(t, a.AnomalyScore, builtin(t, "brute_force").Threshold)
 	require.Contains(t, a.Links.Query, "src_ip = '203.0.113.7'")
 }
 
 func TestNewIPJudgedAgainstPopulation(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
-	out := run(t, d, traffic{background: 20, minutes: 20, burstIP: "203.0.113.9", burstAt: 19, burstSize: 4}.events(7))
+	d := bruteForce(t)
+	out := run(t, d, testkit.FailedLogins{Background: 20, Minutes: 20, BurstIP: "203.0.113.9", BurstAt: 19, BurstSize: 4}.Events(t0, 7))
 	found := false
 	for _, sc := range out.Scores {
 		if sc.Entity == "203.0.113.9" {
 			found = true
-			require.Equal(t, MethodPopulation, sc.Explanation.Method)
+			require.Equal(t, MethodPopulation+"/count_tail", sc.Explanation.Method)
 			require.Less(t, sc.AnomalyScore, 0.999999)
 		}
 	}
@@ -171,50 +139,46 @@ func TestNewIPJudgedAgainstPopulation(t *testing.T) {
 }
 
 func TestLateEventsAreCountedNotScored(t *testing.T) {
-	cfg := config.Default().Processor.BruteForce
-	d := NewDetector(cfg)
+	d := bruteForce(t)
 	now := time.Now()
-	d.Observe(failure("192.0.2.1", t0), Position{0, 0}, now)
-	d.Observe(failure("192.0.2.1", t0.Add(5*time.Minute)), Position{0, 1}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0), Position{0, 0}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0.Add(5*time.Minute)), Position{0, 1}, now)
 	out := d.Advance(now)
 	require.Len(t, out.Scores, 1, "the first window closed by the watermark")
-	require.False(t, d.Observe(failure("192.0.2.1", t0.Add(10*time.Second)), Position{0, 2}, now))
+	require.Equal(t, Late, d.Observe(testkit.FailedLogin("192.0.2.1", t0.Add(10*time.Second)), Position{0, 2}, now))
 	require.Equal(t, uint64(1), d.Stats().Late)
 }
 
 func TestLowWaterHoldsOpenWindows(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
+	d := bruteForce(t)
 	now := time.Now()
-	d.Observe(failure("192.0.2.1", t0), Position{Partition: 3, Offset: 10}, now)
-	d.Observe(failure("192.0.2.2", t0.Add(time.Second)), Position{Partition: 3, Offset: 11}, now)
-	d.Observe(failure("192.0.2.3", t0.Add(2*time.Minute)), Position{Partition: 4, Offset: 7}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0), Position{Partition: 3, Offset: 10}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(time.Second)), Position{Partition: 3, Offset: 11}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.3", t0.Add(2*time.Minute)), Position{Partition: 4, Offset: 7}, now)
 	require.Equal(t, map[int]int64{3: 10, 4: 7}, d.LowWater())
 	d.Advance(now)
 	require.Equal(t, map[int]int64{3: 10, 4: 7}, d.LowWater(), "each partition has its own watermark")
-	d.Observe(failure("192.0.2.1", t0.Add(2*time.Minute)), Position{Partition: 3, Offset: 12}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0.Add(2*time.Minute)), Position{Partition: 3, Offset: 12}, now)
 	d.Advance(now) // partition 3's watermark t0+1m30s closes its first window only
 	require.Equal(t, map[int]int64{3: 12, 4: 7}, d.LowWater())
 }
 
 func TestEntityCap(t *testing.T) {
-	cfg := config.Default().Processor.BruteForce
-	cfg.MaxEntities = 5
-	d := NewDetector(cfg)
-	run(t, d, traffic{background: 10, minutes: 3}.events(3))
-	require.Equal(t, 5, d.Entities())
-	require.Positive(t, d.Stats().Overflow)
-}
-
-func sortByTime(evs []*event.Event) {
-	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Timestamp.Compare(b.Timestamp) })
+	opts := OptionsFrom(config.Default().Processor)
+	opts.MaxEntities = 5
+	d, err := New([]config.ProfileConfig{builtin(t, "brute_force")}, opts)
+	require.NoError(t, err)
+	run(t, d, testkit.FailedLogins{Background: 10, Minutes: 3}.Events(t0, 3))
+	require.Equal(t, 5, d.Entities()["brute_force"])
+	require.Positive(t, d.ProfileStats()["brute_force"].Overflow)
 }
 
 func TestRedeliveredEventsCountOnce(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
+	d := bruteForce(t)
 	now := time.Now()
-	e := failure("192.0.2.1", t0)
-	require.True(t, d.Observe(e, Position{0, 0}, now))
-	require.False(t, d.Observe(e, Position{0, 1}, now), "the same event id again, e.g. after a shipper crash")
+	e := testkit.FailedLogin("192.0.2.1", t0)
+	require.Equal(t, Counted, d.Observe(e, Position{0, 0}, now))
+	require.Equal(t, Duplicate, d.Observe(e, Position{0, 1}, now), "the same event id again, e.g. after a shipper crash")
 	require.Equal(t, uint64(1), d.Stats().Duplicate)
 	require.Equal(t, uint64(1), d.Stats().Counted)
 }
@@ -232,20 +196,20 @@ func TestRecentIDsForgetTheOldest(t *testing.T) {
 }
 
 func TestFutureEventsAreNotCounted(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
+	d := bruteForce(t)
 	now := time.Now()
-	require.False(t, d.Observe(failure("192.0.2.1", now.Add(50*365*24*time.Hour)), Position{0, 0}, now))
+	require.Equal(t, Future, d.Observe(testkit.FailedLogin("192.0.2.1", now.Add(50*365*24*time.Hour)), Position{0, 0}, now))
 	require.Equal(t, uint64(1), d.Stats().Future)
 	require.Empty(t, d.LowWater(), "a far-future event holds back no offset")
-	require.True(t, d.Observe(failure("192.0.2.1", now), Position{0, 1}, now))
+	require.Equal(t, Counted, d.Observe(testkit.FailedLogin("192.0.2.1", now), Position{0, 1}, now))
 }
 
 // An incident resolves after resolve_windows windows without anomaly even
 // when its partition sees nothing else, so a later burst pages again.
 func TestIncidentResolvesInQuietPartition(t *testing.T) {
-	d := NewDetector(config.Default().Processor.BruteForce)
+	d := bruteForce(t)
 	burst := func(at time.Time) []*event.Event {
-		return traffic{minutes: 1, burstIP: "203.0.113.7", burstAt: 0, burstSize: 200}.eventsAt(at)
+		return testkit.FailedLogins{Minutes: 1, BurstIP: "203.0.113.7", BurstAt: 0, BurstSize: 200}.Events(at, 0)
 	}
 	evs := append(burst(t0), burst(t0.Add(3*time.Hour))...)
 	out := run(t, d, evs)

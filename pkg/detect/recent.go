@@ -1,4 +1,4 @@
-package processor
+package detect
 
 import "encoding/hex"
 

@@ -1,4 +1,4 @@
-package processor
+package detect
 
 import "math"
 
@@ -45,3 +45,14 @@ func countTail(k, mean, variance float64) float64 {
 	}
 	return math.Max(0, 1-cdf)
 }
+
+// countLowTail returns P(X <= k) under the same count model as countTail.
+func countLowTail(k, mean, variance float64) float64 {
+	if k < 0 {
+		return 0
+	}
+	return 1 - countTail(math.Floor(k)+1, mean, variance)
+}
+
+// normalUpper returns P(Z >= z) for a standard normal Z.
+func normalUpper(z float64) float64 { return 0.5 * math.Erfc(z/math.Sqrt2) }

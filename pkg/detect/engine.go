@@ -1,0 +1,448 @@
+package detect
+
+import (
+	"math"
+	"slices"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/score"
+)
+
+// maxClockSkew is how far ahead of this machine's clock an event may be
+// dated and still count.
+const maxClockSkew = 10 * time.Minute
+
+// Position is where an event was read: a partition and its offset.
+type Position struct {
+	Partition int
+	Offset    int64
+}
+
+// Options are the engine-wide settings.
+type Options struct {
+	// Lateness is how long after a window ends its events are accepted.
+	Lateness time.Duration
+	// IdleFlush: when no partition has had an event for this long (wall
+	// clock), windows are closed by the wall clock.
+	IdleFlush time.Duration
+	// MaxEntities caps the entities each profile keeps a baseline for.
+	MaxEntities int
+}
+
+// OptionsFrom returns the options of a processor configuration.
+func OptionsFrom(c config.ProcessorConfig) Options {
+	return Options{Lateness: c.Lateness, IdleFlush: c.IdleFlush, MaxEntities: c.MaxEntities}
+}
+
+// Engine runs profiles over a stream of events. Events may come from
+// several input partitions (each with its own event-time progress); the
+// engine's watermark is the slowest active partition's newest event time
+// minus the lateness, so a partition read ahead of another never makes the
+// other's events late. Windows close when the watermark passes their end.
+//
+// It is not safe for concurrent use.
+type Engine struct {
+	opts     Options
+	profiles []*profile
+	parts    map[int]*lane
+	stats    Stats
+	// early holds alerts raised before their window closed, for Advance.
+	early []alert.Alert
+}
+
+// lane is one input partition's progress.
+type lane struct {
+	maxEvent time.Time // newest event time seen
+	lastWall time.Time // wall clock of the newest event
+	seen     *recentIDs
+}
+
+// Stats counts what the engine did with the events it was given.
+type Stats struct {
+	// Counted by at least one profile; Ignored by all; Late for every
+	// profile that matched; Future: dated beyond the allowed clock skew;
+	// Duplicate: an event id counted already.
+	Counted, Ignored, Late, Future, Duplicate uint64
+}
+
+// Output is what Advance produced.
+type Output struct {
+	Scores []score.Score
+	Alerts []alert.Alert
+}
+
+// New compiles profiles into an engine with empty state.
+func New(profiles []config.ProfileConfig, opts Options) (*Engine, error) {
+	e := &Engine{opts: opts, parts: map[int]*lane{}}
+	for _, pc := range profiles {
+		p, err := compile(pc, opts.MaxEntities)
+		if err != nil {
+			return nil, err
+		}
+		e.profiles = append(e.profiles, p)
+	}
+	return e, nil
+}
+
+// Profiles names the profiles the engine runs, in order.
+func (e *Engine) Profiles() []string {
+	names := make([]string, len(e.profiles))
+	for i, p := range e.profiles {
+		names[i] = p.cfg.Name
+	}
+	return names
+}
+
+// Expect tells the engine which input partitions it reads, before their
+// first event: until a partition has had an event, or has stayed without
+// one for IdleFlush from now, it holds the watermark back, so events from a
+// partition read later than the others are not taken for late.
+func (e *Engine) Expect(partitions []int, now time.Time) {
+	for _, id := range partitions {
+		if e.parts[id] == nil {
+			e.parts[id] = &lane{lastWall: now, seen: newRecentIDs(recentIDsPerPartition)}
+		}
+	}
+}
+
+// maxRepeat caps what one repeated line counts for: the count is
+// attacker-controlled text.
+const maxRepeat = 10_000
+
+// weight is how many events e stands for: a syslog "message repeated N
+// times" line stands for N.
+func weight(e *event.Event) float64 {
+	if n, err := strconv.Atoi(e.Attrs["vigil.repeat"]); err == nil && n > 1 {
+		return float64(min(n, maxRepeat))
+	}
+	return 1
+}
+
+// Result is what became of one observed event.
+type Result int
+
+// Results of Observe.
+const (
+	Counted Result = iota
+	Ignored
+	Late
+	Future
+	Duplicate
+)
+
+// Observe adds ev, read at pos, to the open window of every profile it
+// matches.
+func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
+	ts := ev.Timestamp
+	if ts.After(now.Add(maxClockSkew)) {
+		// A clock far ahead would hold windows open (and offsets
+		// uncommitted) until that time: not counted.
+		e.stats.Future++
+		return Future
+	}
+	ln := e.parts[pos.Partition]
+	if ln == nil {
+		ln = &lane{seen: newRecentIDs(recentIDsPerPartition)}
+		e.parts[pos.Partition] = ln
+	}
+	if ts.After(ln.maxEvent) {
+		ln.maxEvent = ts
+	}
+	ln.lastWall = now
+	matched, counted := false, false
+	dupChecked := false
+	w := 1.0
+	for _, p := range e.profiles {
+		if !p.match.match(ev) {
+			continue
+		}
+		if !dupChecked {
+			dupChecked = true
+			if ln.seen.seenBefore(ev.ID) {
+				// A line the shipper sent again after a crash: counted once.
+				e.stats.Duplicate++
+				return Duplicate
+			}
+			w = weight(ev)
+		}
+		matched = true
+		if e.observe(p, ev, pos, w) {
+			counted = true
+		}
+	}
+	switch {
+	case counted:
+		e.stats.Counted++
+		return Counted
+	case matched:
+		e.stats.Late++
+		return Late
+	}
+	e.stats.Ignored++
+	return Ignored
+}
+
+// observe adds ev to p; false when it is late for p or lacks p's key.
+func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64) bool {
+	name, h, ok := p.entityOf(ev)
+	if !ok {
+		return false
+	}
+	start := ev.Timestamp.UnixNano()
+	start -= mod(start, p.step)
+	if start+p.step <= p.closedTo.UnixNano() {
+		p.stats.Late++
+		return false
+	}
+	win := p.windows[start]
+	if win == nil {
+		win = &window{start: time.Unix(0, start).UTC(), cells: map[uint64]*cell{}, minOffset: map[int]int64{}}
+		p.windows[start] = win
+	}
+	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
+		win.minOffset[pos.Partition] = pos.Offset
+	}
+	c := win.cells[h]
+	if c == nil {
+		c = &cell{tenant: ev.Tenant, entity: name, accs: make([]acc, len(p.feats)), nextCheck: math.Max(p.cfg.MinValue, 1)}
+		win.cells[h] = c
+	}
+	for i, f := range p.feats {
+		f.add(&c.accs[i], ev, w)
+	}
+	if ev.Timestamp.After(p.maxEvent) {
+		p.maxEvent = ev.Timestamp
+	}
+	p.stats.Counted++
+	e.judgeEarly(p, win, h, c)
+	return true
+}
+
+// mod is the non-negative remainder of a / b.
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// earlyStep spaces the early checks of an open window: each at 25% more
+// than the last, so a flood costs a handful of checks.
+const earlyStep = 1.25
+
+// judgeEarly raises an alert before the window closes when a feature that
+// only grows is anomalous already: the closed window will be at least as
+// anomalous. Only an established baseline (the entity's own, or a
+// warmed-up population) may fire early; during cold start the peers of the
+// closed window have a say first.
+func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
+	for i, f := range p.feats {
+		if !f.grows() {
+			continue
+		}
+		x, _ := f.value(&c.accs[i])
+		if x < c.nextCheck {
+			continue
+		}
+		c.nextCheck = math.Ceil(x * earlyStep)
+		if inc := p.open[h]; inc != nil && !p.resolvedBy(inc, w.start) {
+			return
+		}
+		j := p.judge(f, i, h, w.start, x, nil)
+		if !j.established || !p.anomalous(f, j.anomaly, x) {
+			continue
+		}
+		inc := &incident{firstSeen: w.start, lastWindow: w.start, count: 1}
+		p.open[h] = inc
+		e.early = append(e.early, p.alert(c.tenant, c.entity, inc, p.score(c.tenant, c.entity, w.start, f, x, j)))
+		return
+	}
+}
+
+// Advance returns the alerts raised early since the last call, and closes
+// every window the watermark has passed, oldest first per profile. When
+// no partition has had an event for IdleFlush of wall-clock time, windows
+// that ended more than the lateness ago by the wall clock close too; for a
+// replay of old logs that is every open window.
+func (e *Engine) Advance(now time.Time) Output {
+	out := Output{Alerts: e.early}
+	e.early = nil
+	wm, idle := e.watermark(now)
+	for _, p := range e.profiles {
+		pwm := wm
+		if idle {
+			// Close what can no longer receive events: for a replay, every
+			// window up to the newest event's.
+			pwm = p.maxEvent.Add(p.cfg.Window)
+			if wall := now.Add(-e.opts.Lateness); wall.Before(pwm) {
+				pwm = wall
+			}
+		}
+		p.advance(pwm, &out)
+	}
+	return out
+}
+
+// watermark is the slowest active partition's newest event time minus the
+// lateness; idle is true when every partition has been idle for IdleFlush.
+func (e *Engine) watermark(now time.Time) (wm time.Time, idle bool) {
+	first := true
+	for _, ln := range e.parts {
+		if now.Sub(ln.lastWall) >= e.opts.IdleFlush {
+			continue
+		}
+		t := ln.maxEvent.Add(-e.opts.Lateness)
+		if ln.maxEvent.IsZero() {
+			t = time.Time{} // expected, nothing read yet: holds everything
+		}
+		if first || t.Before(wm) {
+			wm, first = t, false
+		}
+	}
+	return wm, first
+}
+
+// Flush closes every open window, as at the end of a replay.
+func (e *Engine) Flush() Output {
+	out := Output{Alerts: e.early}
+	e.early = nil
+	for _, p := range e.profiles {
+		p.advance(p.maxEvent.Add(p.cfg.Window), &out)
+	}
+	return out
+}
+
+// LowWater returns, per partition, the lowest offset still held by an open
+// window of any profile. Offsets below it are fully accounted for.
+func (e *Engine) LowWater() map[int]int64 {
+	low := map[int]int64{}
+	for _, p := range e.profiles {
+		for _, w := range p.windows {
+			for part, off := range w.minOffset {
+				if cur, ok := low[part]; !ok || off < cur {
+					low[part] = off
+				}
+			}
+		}
+	}
+	return low
+}
+
+// Stats returns the engine's counters so far.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// ProfileStats returns each profile's counters, by name.
+func (e *Engine) ProfileStats() map[string]ProfileStats {
+	m := make(map[string]ProfileStats, len(e.profiles))
+	for _, p := range e.profiles {
+		m[p.cfg.Name] = p.stats
+	}
+	return m
+}
+
+// Entities returns how many entities each profile keeps state for.
+func (e *Engine) Entities() map[string]int {
+	m := make(map[string]int, len(e.profiles))
+	for _, p := range e.profiles {
+		m[p.cfg.Name] = len(p.entities)
+	}
+	return m
+}
+
+// OpenWindows is the number of windows not yet closed, over all profiles.
+func (e *Engine) OpenWindows() int {
+	n := 0
+	for _, p := range e.profiles {
+		n += len(p.windows)
+	}
+	return n
+}
+
+func (p *profile) advance(watermark time.Time, out *Output) {
+	var starts []int64
+	for s, w := range p.windows {
+		if !w.start.Add(p.cfg.Window).After(watermark) {
+			starts = append(starts, s)
+		}
+	}
+	slices.Sort(starts)
+	for _, s := range starts {
+		p.close(p.windows[s], out)
+		delete(p.windows, s)
+	}
+	end := watermark.UnixNano()
+	end -= mod(end, p.step)
+	if t := time.Unix(0, end).UTC(); t.After(p.closedTo) {
+		if p.hasLow() && !p.closedTo.IsZero() {
+			// Windows in which nothing at all was counted still exist for
+			// entities judged low: a silent source is silent everywhere.
+			from := max(p.closedTo.UnixNano(), end-maxEmptyWindows*p.step)
+			for s := from; s < end; s += p.step {
+				if !slices.Contains(starts, s) {
+					p.close(&window{start: time.Unix(0, s).UTC(), cells: map[uint64]*cell{}}, out)
+				}
+			}
+		}
+		p.closedTo = t
+	}
+	// An incident resolves once ResolveWindows windows after its last
+	// anomalous one have closed, whether or not its entity was seen.
+	for h, inc := range p.open {
+		if p.resolvedBy(inc, p.closedTo) {
+			delete(p.open, h)
+		}
+	}
+}
+
+// maxEmptyWindows bounds the empty windows closed in one step for a
+// profile judged low, after a long gap in the stream.
+const maxEmptyWindows = 1008
+
+func (p *profile) hasLow() bool {
+	for _, f := range p.feats {
+		if f.low {
+			return true
+		}
+	}
+	return false
+}
+
+// resolvedBy reports whether inc is over by t: ResolveWindows windows
+// after its last anomalous one have passed.
+func (p *profile) resolvedBy(inc *incident, t time.Time) bool {
+	return !t.Before(inc.lastWindow.Add(time.Duration(p.cfg.ResolveWindows+1) * p.cfg.Window))
+}
+
+// anomalous reports whether a judged value alerts.
+func (p *profile) anomalous(f *feature, anomaly, x float64) bool {
+	if anomaly < p.cfg.Threshold {
+		return false
+	}
+	if f.low {
+		return p.cfg.MinValue == 0 || x <= p.cfg.MinValue
+	}
+	return x >= p.cfg.MinValue
+}
+
+// sortedKeys returns the window's entities by tenant and entity, so output
+// does not depend on map order.
+func sortedKeys(w *window) []uint64 {
+	keys := make([]uint64, 0, len(w.cells))
+	for h := range w.cells {
+		keys = append(keys, h)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, b := w.cells[keys[i]], w.cells[keys[j]]
+		if a.tenant != b.tenant {
+			return a.tenant < b.tenant
+		}
+		return a.entity < b.entity
+	})
+	return keys
+}

@@ -1,0 +1,432 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/score"
+)
+
+// populationPrior is what a count is judged against before anything at all
+// has been seen: about one per window, over-dispersed (variance 4), so a
+// cold start alerts only on counts far beyond what one entity normally has.
+var populationPrior = expectation{mean: 1, variance: 4}
+
+// learnGuard is the anomaly score from which a window is learned from only
+// slowly and not added to the population.
+const learnGuard = 0.99
+
+// judgement is how one value compares with its baseline.
+type judgement struct {
+	anomaly     float64
+	ex          expectation
+	method      string
+	established bool // the baseline is the entity's own or a warmed-up population's
+}
+
+// incident is an open incident of one entity of a profile.
+type incident struct {
+	firstSeen  time.Time
+	lastWindow time.Time // start of the newest anomalous window
+	count      int
+}
+
+// tail returns the probability, under ex, of a value at least as extreme
+// as x in the feature's direction: a count model (Poisson, or negative
+// binomial when over-dispersed) for counts, a normal tail otherwise.
+func (f *feature) tail(x float64, ex expectation) (p float64, spread float64, name string) {
+	if f.counts() {
+		mean := math.Max(ex.mean, 0.1)
+		v := math.Max(ex.variance, mean)
+		if f.low {
+			return countLowTail(x, mean, v), math.Sqrt(v), "count_low_tail"
+		}
+		return countTail(x, mean, v), math.Sqrt(v), "count_tail"
+	}
+	sd := math.Max(math.Sqrt(math.Max(ex.variance, 0)), math.Max(0.1*math.Abs(ex.mean), 1e-9))
+	z := (x - ex.mean) / sd
+	if f.low {
+		return normalUpper(-z), sd, "normal_low_tail"
+	}
+	return normalUpper(z), sd, "normal_tail"
+}
+
+// judge scores x, feature i of entity h in the window starting at start,
+// without changing any state. peers, when not nil, summarise every
+// entity's value in the same window: while the population warms up, a
+// value is judged against both the prior and its peers, and the milder
+// verdict stands, so a busy first window does not page for everyone.
+func (p *profile) judge(f *feature, i int, h uint64, start time.Time, x float64, peers *expectation) judgement {
+	warm := uint64(p.cfg.Warmup)
+	var j judgement
+	if ent := p.entities[h]; ent != nil && ent.bases[i].samples() >= warm {
+		j = judgement{ex: ent.bases[i].expect(start), method: ent.bases[i].method(), established: true}
+	} else if f.low {
+		return judgement{method: "warming_up"}
+	} else if pop := f.pop.baseline(); pop.samples >= warm {
+		j = judgement{ex: pop, method: MethodPopulation, established: true}
+	} else if f.counts() {
+		j = judgement{ex: populationPrior, method: MethodPopulation}
+	} else if peers == nil {
+		return judgement{method: "warming_up"}
+	} else {
+		j = judgement{ex: *peers, method: MethodPeers}
+		peers = nil
+	}
+	pv, _, tailName := f.tail(x, j.ex)
+	j.anomaly = 1 - pv
+	if !j.established && peers != nil && peers.samples >= minPeers {
+		if pp, _, _ := f.tail(x, *peers); 1-pp < j.anomaly {
+			j.anomaly, j.ex, j.method = 1-pp, *peers, MethodPeers
+		}
+	}
+	j.method += "/" + tailName
+	return j
+}
+
+// minPeers is the fewest entities in a window for its peers to count.
+const minPeers = 5
+
+// peersOf summarises feature i over a window's entities robustly: the
+// median, and the MAD scaled to a standard deviation.
+func peersOf(w *window, f *feature, i int) *expectation {
+	xs := make([]float64, 0, len(w.cells))
+	for _, c := range w.cells {
+		if x, ok := f.value(&c.accs[i]); ok {
+			xs = append(xs, x)
+		}
+	}
+	if len(xs) < minPeers {
+		return &expectation{samples: uint64(len(xs))}
+	}
+	med := median(xs)
+	dev := make([]float64, len(xs))
+	for k, x := range xs {
+		dev[k] = math.Abs(x - med)
+	}
+	sd := 1.4826 * median(dev)
+	return &expectation{mean: med, variance: sd * sd, samples: uint64(len(xs))}
+}
+
+func median(xs []float64) float64 {
+	sort.Float64s(xs)
+	m := len(xs) / 2
+	if len(xs)%2 == 1 {
+		return xs[m]
+	}
+	return (xs[m-1] + xs[m]) / 2
+}
+
+// newEntity returns the state of a new entity, or nil when the profile is
+// at its cap.
+func (p *profile) newEntity(h uint64, start time.Time) *entity {
+	if len(p.entities) >= p.maxEntities {
+		p.stats.Overflow++
+		return nil
+	}
+	ent := &entity{last: start.UnixNano() - p.step, bases: make([]baseline, len(p.feats))}
+	for i, f := range p.feats {
+		switch f.kind {
+		case kindHourOfWeek:
+			ent.act = &activity{}
+		case kindFirstSeen:
+			ent.nov = &novelty{}
+		default:
+			ent.bases[i] = f.newBaseline()
+		}
+	}
+	p.entities[h] = ent
+	return ent
+}
+
+// close judges every entity of a closed window, publishes its scores and
+// alerts, and learns from it.
+func (p *profile) close(w *window, out *Output) {
+	peers := make([]*expectation, len(p.feats))
+	learned := make([][]float64, len(p.feats))
+	for i, f := range p.feats {
+		if !f.low && f.pop.baseline().samples < uint64(p.cfg.Warmup) {
+			peers[i] = peersOf(w, f, i)
+		}
+	}
+	for _, h := range sortedKeys(w) {
+		c := w.cells[h]
+		ent := p.entities[h]
+		if ent == nil {
+			ent = p.newEntity(h, w.start)
+			if ent != nil && p.hasLow() {
+				ent.tenant, ent.name = c.tenant, c.entity
+			}
+		}
+		p.closeCell(w.start, h, c, ent, peers, learned, out)
+	}
+	if p.hasLow() {
+		p.closeAbsent(w, out)
+	}
+	for i, f := range p.feats {
+		for _, x := range learned[i] {
+			f.pop.add(x)
+		}
+	}
+}
+
+// closeCell judges and learns one entity's features in one window.
+func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, peers []*expectation, learned [][]float64, out *Output) {
+	if ent != nil {
+		// Windows since the entity was last seen had no events: zero for
+		// counts and sums.
+		if gap := (start.UnixNano()-ent.last)/p.step - 1; gap > 0 {
+			from := time.Unix(0, ent.last+p.step).UTC()
+			for i, f := range p.feats {
+				if f.zeroWhenAbsent() {
+					skipEmpty(ent.bases[i], gap, from, p.cfg.Window, f.cfg.Alpha)
+				}
+			}
+		}
+		ent.last = start.UnixNano()
+	}
+	var worst *score.Score
+	for i, f := range p.feats {
+		switch f.kind {
+		case kindFirstSeen:
+			p.closeNovel(start, c, &c.accs[i], ent, f, out)
+			continue
+		case kindHourOfWeek:
+			if s, bad := p.closeActivity(start, c, &c.accs[i], ent, f); s != nil {
+				out.Scores = append(out.Scores, *s)
+				if bad && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
+					worst = s
+				}
+			}
+			continue
+		}
+		x, ok := f.value(&c.accs[i])
+		if !ok {
+			continue
+		}
+		j := p.judge(f, i, h, start, x, peers[i])
+		s := p.score(c.tenant, c.entity, start, f, x, j)
+		out.Scores = append(out.Scores, s)
+		if p.anomalous(f, j.anomaly, x) && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
+			worst = &out.Scores[len(out.Scores)-1]
+		}
+		suspicious := j.anomaly >= learnGuard
+		if ent != nil {
+			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
+		}
+		if !suspicious && !f.low {
+			learned[i] = append(learned[i], x)
+		}
+	}
+	if worst != nil {
+		p.raise(h, c.tenant, c.entity, start, *worst, out)
+	}
+}
+
+// closeAbsent judges, for features judged low, every entity with history
+// that had no events in the window: its value there is zero.
+func (p *profile) closeAbsent(w *window, out *Output) {
+	var hs []uint64
+	for h, ent := range p.entities {
+		if _, present := w.cells[h]; !present && ent.last < w.start.UnixNano() {
+			hs = append(hs, h)
+		}
+	}
+	slices.SortFunc(hs, func(a, b uint64) int {
+		return strings.Compare(p.entities[a].tenant+"\x00"+p.entities[a].name, p.entities[b].tenant+"\x00"+p.entities[b].name)
+	})
+	empty := make([][]float64, len(p.feats))
+	for _, h := range hs {
+		ent := p.entities[h]
+		c := &cell{tenant: ent.tenant, entity: ent.name, accs: make([]acc, len(p.feats))}
+		p.closeCell(w.start, h, c, ent, make([]*expectation, len(p.feats)), empty, out)
+	}
+}
+
+// closeActivity judges an entity's activity in a window by the rarity of
+// its hour of the week for the entity, then learns it.
+func (p *profile) closeActivity(start time.Time, c *cell, a *acc, ent *entity, f *feature) (*score.Score, bool) {
+	if a.n == 0 || ent == nil {
+		return nil, false
+	}
+	j := judgement{method: "hour_of_week_rarity", ex: expectation{samples: ent.act.Samples, season: seasonName(hourOfWeek(start))}}
+	if ent.act.Samples >= uint64(p.cfg.Warmup) {
+		j.anomaly, j.ex.mean = ent.act.rarity(start)
+		j.established = true
+	}
+	ent.act.learn(start)
+	s := p.score(c.tenant, c.entity, start, f, a.n, j)
+	s.Explanation.Spread = 0
+	return &s, j.established && p.anomalous(f, j.anomaly, a.n)
+}
+
+// closeNovel judges each value an entity used in a window: one never seen
+// for it before is as anomalous as the entity's history makes a new value
+// unlikely (see novelty).
+func (p *profile) closeNovel(start time.Time, c *cell, a *acc, ent *entity, f *feature, out *Output) {
+	if ent == nil || len(a.values) == 0 {
+		return
+	}
+	values := make([]string, 0, len(a.values))
+	for v := range a.values {
+		values = append(values, v)
+	}
+	slices.Sort(values)
+	n := ent.nov
+	pNew := n.pNew()
+	for _, v := range values {
+		name := c.entity + "|" + v
+		ph := entityHash(c.tenant, name)
+		j := judgement{method: "first_seen_good_turing", ex: expectation{mean: pNew, samples: uint64(n.Windows)}}
+		observed := 0.0
+		switch p.pairs[ph] {
+		case 0:
+			if len(p.pairs) >= p.maxEntities {
+				p.stats.Overflow++
+				continue
+			}
+			observed = 1
+			p.pairs[ph] = 1
+			n.Distinct++
+			n.Once++
+			if n.Windows >= uint32(p.cfg.Warmup) {
+				j.anomaly, j.established = 1-pNew, true
+			}
+		case 1:
+			p.pairs[ph] = 2
+			n.Once--
+		}
+		s := p.score(c.tenant, name, start, f, observed, j)
+		out.Scores = append(out.Scores, s)
+		if j.established && p.anomalous(f, j.anomaly, observed) {
+			p.raise(ph, c.tenant, name, start, s, out)
+		}
+	}
+	n.Windows++
+}
+
+// raise opens an incident for the entity, or updates the open one: one
+// alert per incident.
+func (p *profile) raise(h uint64, tenant, entity string, start time.Time, s score.Score, out *Output) {
+	if inc := p.open[h]; inc != nil && !p.resolvedBy(inc, start) {
+		if inc.lastWindow != start { // an early alert may have counted this window
+			inc.count++
+			inc.lastWindow = start
+		}
+		return
+	}
+	inc := &incident{firstSeen: start, lastWindow: start, count: 1}
+	p.open[h] = inc
+	out.Alerts = append(out.Alerts, p.alert(tenant, entity, inc, s))
+}
+
+func (p *profile) score(tenant, entity string, start time.Time, f *feature, x float64, j judgement) score.Score {
+	_, spread, _ := f.tail(x, j.ex)
+	return score.Score{
+		Version:      1,
+		ID:           score.ID(tenant, p.cfg.Name+"/"+f.cfg.Name, entity, start),
+		Tenant:       tenant,
+		Profile:      p.cfg.Name,
+		Entity:       entity,
+		EntityField:  p.entityName,
+		WindowStart:  start,
+		WindowEnd:    start.Add(p.cfg.Window),
+		AnomalyScore: j.anomaly,
+		Explanation: score.Explanation{
+			Feature:  f.cfg.Name,
+			Observed: x,
+			Expected: j.ex.mean,
+			Spread:   spread,
+			Samples:  j.ex.samples,
+			Season:   j.ex.season,
+			Method:   j.method,
+		},
+	}
+}
+
+// title is a profile's name as words: "Brute force".
+func title(name string) string {
+	s := strings.ReplaceAll(name, "_", " ")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+func (p *profile) alert(tenant, entity string, inc *incident, s score.Score) alert.Alert {
+	key := alert.DedupKey(tenant, p.cfg.Name, entity)
+	x := s.Explanation
+	summary := fmt.Sprintf("%s: %s %s: %s %s in %s (expected %s ± %s)",
+		title(p.cfg.Name), p.entityName, entity, x.Feature, num(x.Observed), p.cfg.Window, num(x.Expected), num(x.Spread))
+	if x.Season != "" {
+		summary += " at " + x.Season
+	}
+	return alert.Alert{
+		Version:      1,
+		ID:           alert.ID(key, inc.firstSeen, alert.StatusFiring),
+		DedupKey:     key,
+		Status:       alert.StatusFiring,
+		Severity:     p.cfg.Severity,
+		Summary:      summary,
+		Tenant:       tenant,
+		Profile:      p.cfg.Name,
+		Entity:       entity,
+		EntityField:  p.entityName,
+		FirstSeen:    inc.firstSeen,
+		LastSeen:     s.WindowEnd,
+		Count:        inc.count,
+		AnomalyScore: s.AnomalyScore,
+		Explanation:  x,
+		Links: alert.Links{
+			Dashboard: "/d/vigil-entity/vigil-entity?var-entity=" + url.QueryEscape(entity) + "&var-tenant=" + url.QueryEscape(tenant),
+			Query:     p.forensicQuery(tenant, entity, s.WindowStart, s.WindowEnd),
+		},
+	}
+}
+
+// num formats a value compactly: 46, 0.25, 1.2e+08.
+func num(x float64) string { return fmt.Sprintf("%.3g", x) }
+
+// columns maps event fields to the events table's columns.
+var columns = map[string]string{
+	"tenant": "tenant", "event.dataset": "source", "host.name": "host", "event.category": "category",
+	"event.action": "action", "event.outcome": "outcome", "source.ip": "src_ip", "source.port": "src_port",
+	"destination.ip": "dst_ip", "destination.port": "dst_port", "user.name": "user", "network.protocol": "protocol",
+}
+
+// forensicQuery is the SQL for the events behind an alert: the entity's
+// events from an hour before its window to an hour after. Key fields with
+// a prefix length (a subnet) and labels are left out of the filter.
+func (p *profile) forensicQuery(tenant, entity string, from, to time.Time) string {
+	conds := []string{"tenant = '" + sqlQuote(tenant) + "'"}
+	fields := strings.Split(p.entityName, "|")
+	values := strings.SplitN(entity, "|", len(fields))
+	for i, f := range fields {
+		col, ok := columns[f]
+		if !ok || i >= len(values) {
+			continue
+		}
+		conds = append(conds, col+" = '"+sqlQuote(values[i])+"'")
+	}
+	return fmt.Sprintf("SELECT timestamp, host, user, src_ip, dst_ip, dst_port, action, outcome, message FROM events FINAL "+
+		"WHERE %s AND timestamp BETWEEN '%s' AND '%s' ORDER BY timestamp",
+		strings.Join(conds, " AND "),
+		from.Add(-time.Hour).UTC().Format(time.DateTime), to.Add(time.Hour).UTC().Format(time.DateTime))
+}
+
+func sqlQuote(s string) string {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\'' || s[i] == '\\' {
+			out = append(out, '\\')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}

@@ -1,0 +1,271 @@
+package detect
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
+)
+
+// Method names, as reported in explanations: the baseline and the tail.
+const (
+	MethodPopulation = "population"
+	MethodPeers      = "peers"
+)
+
+// featureKind tells how a feature is accumulated and judged.
+type featureKind int
+
+const (
+	kindCount featureKind = iota
+	kindSum
+	kindMean
+	kindMax
+	kindDistinct
+	kindFailureRatio
+	kindFirstSeen
+	kindHourOfWeek
+)
+
+var kindNames = map[string]featureKind{
+	"count": kindCount, "sum": kindSum, "mean": kindMean, "max": kindMax, "distinct": kindDistinct,
+	"failure_ratio": kindFailureRatio, "first_seen": kindFirstSeen, "hour_of_week": kindHourOfWeek,
+}
+
+// feature is one compiled feature of a profile.
+type feature struct {
+	cfg   config.FeatureConfig
+	kind  featureKind
+	num   numGetter // sum, mean, max
+	field getter    // distinct, first_seen
+	low   bool      // judged low (too little is anomalous)
+	pop   *population
+}
+
+// counts reports whether the feature is a count (judged with a count
+// model) rather than a measurement (judged with a normal tail).
+func (f *feature) counts() bool { return f.kind == kindCount || f.kind == kindDistinct }
+
+// zeroWhenAbsent reports whether a window without the entity's events has
+// the value 0 (counts and sums) rather than none (means and ratios).
+func (f *feature) zeroWhenAbsent() bool {
+	switch f.kind {
+	case kindCount, kindSum, kindMax, kindDistinct:
+		return true
+	}
+	return false
+}
+
+// grows reports whether the value can only grow while a window is open,
+// so an open window that is anomalous already may alert early.
+func (f *feature) grows() bool {
+	return !f.low && (f.kind == kindCount || f.kind == kindSum || f.kind == kindMax || f.kind == kindDistinct)
+}
+
+func (f *feature) newBaseline() baseline {
+	switch {
+	case f.cfg.Baseline == "median_mad":
+		return &medianMAD{}
+	case f.cfg.Baseline == "seasonal":
+		return &seasonal{}
+	}
+	return &ewma{}
+}
+
+// profile is one compiled profile with its state.
+type profile struct {
+	cfg        config.ProfileConfig
+	match      matcher
+	key        []getter
+	entityName string // the key fields joined by |
+	feats      []*feature
+	step       int64 // window length in nanoseconds
+
+	windows  map[int64]*window // open windows by start (unix ns)
+	closedTo time.Time         // every window ending at or before this is closed
+	maxEvent time.Time         // newest event time counted
+	entities map[uint64]*entity
+	open     map[uint64]*incident
+	pairs    pairSeen // first_seen only
+	// maxEntities caps entities (and, for first_seen, pairs) with state.
+	maxEntities int
+	stats       ProfileStats
+}
+
+// entity is one entity's state: the start of the last window it was
+// learned in, and a baseline per feature.
+type entity struct {
+	// tenant and name are kept only for profiles judged low, which judge
+	// entities in windows they are absent from.
+	tenant, name string
+	last         int64
+	bases        []baseline
+	act          *activity // hour_of_week
+	nov          *novelty  // first_seen
+}
+
+// ProfileStats counts what one profile did.
+type ProfileStats struct {
+	Counted, Late, Overflow uint64
+}
+
+func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
+	m, err := newMatcher(pc.Match)
+	if err != nil {
+		return nil, fmt.Errorf("profile %s: %w", pc.Name, err)
+	}
+	p := &profile{
+		cfg: pc, match: m, entityName: strings.Join(pc.Key, "|"), step: int64(pc.Window),
+		windows: map[int64]*window{}, entities: map[uint64]*entity{}, open: map[uint64]*incident{}, maxEntities: maxEntities,
+	}
+	for _, k := range pc.Key {
+		g, err := fieldGetter(k)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: key: %w", pc.Name, err)
+		}
+		p.key = append(p.key, g)
+	}
+	for _, fc := range pc.Features {
+		f := &feature{cfg: fc, kind: kindNames[fc.Kind], low: fc.Direction == "low", pop: newPopulation()}
+		switch f.kind {
+		case kindSum, kindMean, kindMax:
+			if f.num, err = numericGetter(fc.Field); err != nil {
+				return nil, fmt.Errorf("profile %s: feature %s: %w", pc.Name, fc.Name, err)
+			}
+		case kindDistinct, kindFirstSeen:
+			if f.field, err = fieldGetter(fc.Field); err != nil {
+				return nil, fmt.Errorf("profile %s: feature %s: %w", pc.Name, fc.Name, err)
+			}
+		}
+		if f.kind == kindFirstSeen {
+			p.pairs = pairSeen{}
+			p.entityName += "|" + fc.Field
+		}
+		p.feats = append(p.feats, f)
+	}
+	return p, nil
+}
+
+// entityOf returns e's entity (the key fields joined by |) and its hash,
+// or ok false when e lacks a key field.
+func (p *profile) entityOf(e *event.Event) (name string, hash uint64, ok bool) {
+	if len(p.key) == 1 {
+		v, ok := p.key[0](e)
+		if !ok {
+			return "", 0, false
+		}
+		return v, entityHash(e.Tenant, v), true
+	}
+	parts := make([]string, len(p.key))
+	for i, g := range p.key {
+		v, ok := g(e)
+		if !ok {
+			return "", 0, false
+		}
+		parts[i] = v
+	}
+	name = strings.Join(parts, "|")
+	return name, entityHash(e.Tenant, name), true
+}
+
+// entityHash identifies an entity of a tenant in maps and checkpoints.
+func entityHash(tenant, entity string) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	_, _ = d.WriteString(tenant)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.WriteString(entity)
+	return d.Sum64()
+}
+
+// window is one open window of a profile.
+type window struct {
+	start time.Time
+	cells map[uint64]*cell
+	// minOffset is, per input partition, the lowest offset of an event
+	// counted here.
+	minOffset map[int]int64
+}
+
+// cell is one entity's features in one window.
+type cell struct {
+	tenant, entity string
+	accs           []acc
+	nextCheck      float64 // value at which the open window is next judged early
+}
+
+// acc accumulates one feature in one window.
+type acc struct {
+	n, sum, max, fail float64
+	set               *distinctSet
+	values            map[string]struct{} // first_seen: the values seen
+}
+
+// add accumulates e (standing for weight events) into a.
+func (f *feature) add(a *acc, e *event.Event, weight float64) {
+	a.n += weight
+	if e.Outcome == event.OutcomeFailure {
+		a.fail += weight
+	}
+	switch f.kind {
+	case kindSum, kindMean:
+		a.sum += f.num(e) * weight
+	case kindMax:
+		a.max = math.Max(a.max, f.num(e))
+	case kindDistinct:
+		if v, ok := f.field(e); ok {
+			if a.set == nil {
+				a.set = &distinctSet{}
+			}
+			a.set.add(v)
+		}
+	case kindFirstSeen:
+		if v, ok := f.field(e); ok {
+			if a.values == nil {
+				a.values = map[string]struct{}{}
+			}
+			if len(a.values) < maxNovelPerWindow {
+				a.values[v] = struct{}{}
+			}
+		}
+	}
+}
+
+// maxNovelPerWindow bounds the values first_seen keeps per entity and
+// window (an entity using thousands of addresses in a window is a scan,
+// for other profiles to see).
+const maxNovelPerWindow = 64
+
+// value is the feature's value in a window; ok is false when the window
+// has none (a mean or ratio of no events).
+func (f *feature) value(a *acc) (v float64, ok bool) {
+	switch f.kind {
+	case kindCount, kindHourOfWeek:
+		return a.n, true
+	case kindSum:
+		return a.sum, true
+	case kindMax:
+		return a.max, true
+	case kindMean:
+		if a.n == 0 {
+			return 0, false
+		}
+		return a.sum / a.n, true
+	case kindDistinct:
+		if a.set == nil {
+			return 0, true
+		}
+		return float64(a.set.count()), true
+	case kindFailureRatio:
+		if a.n == 0 {
+			return 0, false
+		}
+		return a.fail / a.n, true
+	}
+	return 0, false
+}
