@@ -1,9 +1,9 @@
 package detect
 
 import (
+	"cmp"
 	"math"
 	"slices"
-	"sort"
 	"strconv"
 	"time"
 
@@ -201,7 +201,8 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64) b
 	}
 	win := p.windows[start]
 	if win == nil {
-		win = &window{start: time.Unix(0, start).UTC(), cells: map[uint64]*cell{}, minOffset: map[int]int64{}}
+		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]*cell, p.lastSize),
+			list: make([]*cell, 0, p.lastSize), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
@@ -209,8 +210,9 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64) b
 	}
 	c := win.cells[h]
 	if c == nil {
-		c = &cell{tenant: ev.Tenant, entity: name, accs: make([]acc, len(p.feats)), nextCheck: math.Max(p.cfg.MinValue, 1)}
+		c = p.newCell(h, ev.Tenant, name)
 		win.cells[h] = c
+		win.list = append(win.list, c)
 	}
 	for i, f := range p.feats {
 		f.add(&c.accs[i], ev, w)
@@ -373,6 +375,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	}
 	slices.Sort(starts)
 	for _, s := range starts {
+		p.lastSize = len(p.windows[s].list)
 		p.close(p.windows[s], out)
 		delete(p.windows, s)
 	}
@@ -430,19 +433,20 @@ func (p *profile) anomalous(f *feature, anomaly, x float64) bool {
 	return x >= p.cfg.MinValue
 }
 
-// sortedKeys returns the window's entities by tenant and entity, so output
-// does not depend on map order.
-func sortedKeys(w *window) []uint64 {
-	keys := make([]uint64, 0, len(w.cells))
-	for h := range w.cells {
-		keys = append(keys, h)
+func (p *profile) newCell(h uint64, tenant, entity string) *cell {
+	c := &cell{hash: h, tenant: tenant, entity: entity, nextCheck: math.Max(p.cfg.MinValue, 1)}
+	if len(p.feats) == 1 {
+		c.accs = c.one[:]
+	} else {
+		c.accs = make([]acc, len(p.feats))
 	}
-	sort.Slice(keys, func(i, j int) bool {
-		a, b := w.cells[keys[i]], w.cells[keys[j]]
-		if a.tenant != b.tenant {
-			return a.tenant < b.tenant
-		}
-		return a.entity < b.entity
-	})
-	return keys
+	return c
+}
+
+// sorted returns the window's cells ordered by entity hash: an order that
+// does not depend on the order events came in, so a replay of the same
+// events learns and scores alike however its partitions interleaved.
+func sorted(w *window) []*cell {
+	slices.SortFunc(w.list, func(a, b *cell) int { return cmp.Compare(a.hash, b.hash) })
+	return w.list
 }

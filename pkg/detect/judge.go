@@ -86,8 +86,27 @@ func (p *profile) judge(f *feature, i int, h uint64, start time.Time, x float64,
 			j.anomaly, j.ex, j.method = 1-pp, *peers, MethodPeers
 		}
 	}
-	j.method += "/" + tailName
+	j.method = methodName(j.method, tailName)
 	return j
+}
+
+// methodNames holds "baseline/tail" strings, so judging a value does not
+// build one.
+var methodNames = map[[2]string]string{}
+
+func init() {
+	for _, b := range []string{"ewma", "median_mad", "seasonal_hour_of_week", MethodPopulation, MethodPeers} {
+		for _, t := range []string{"count_tail", "count_low_tail", "normal_tail", "normal_low_tail"} {
+			methodNames[[2]string{b, t}] = b + "/" + t
+		}
+	}
+}
+
+func methodName(base, tail string) string {
+	if m, ok := methodNames[[2]string{base, tail}]; ok {
+		return m
+	}
+	return base + "/" + tail
 }
 
 // minPeers is the fewest entities in a window for its peers to count.
@@ -155,8 +174,11 @@ func (p *profile) close(w *window, out *Output) {
 			peers[i] = peersOf(w, f, i)
 		}
 	}
-	for _, h := range sortedKeys(w) {
-		c := w.cells[h]
+	if out.Scores == nil {
+		out.Scores = make([]score.Score, 0, len(w.list))
+	}
+	for _, c := range sorted(w) {
+		h := c.hash
 		ent := p.entities[h]
 		if ent == nil {
 			ent = p.newEntity(h, w.start)
@@ -244,7 +266,7 @@ func (p *profile) closeAbsent(w *window, out *Output) {
 	empty := make([][]float64, len(p.feats))
 	for _, h := range hs {
 		ent := p.entities[h]
-		c := &cell{tenant: ent.tenant, entity: ent.name, accs: make([]acc, len(p.feats))}
+		c := p.newCell(h, ent.tenant, ent.name)
 		p.closeCell(w.start, h, c, ent, make([]*expectation, len(p.feats)), empty, out)
 	}
 }

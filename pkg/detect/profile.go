@@ -87,6 +87,7 @@ type profile struct {
 	step       int64 // window length in nanoseconds
 
 	windows  map[int64]*window // open windows by start (unix ns)
+	lastSize int               // entities in the last window closed, to size the next
 	closedTo time.Time         // every window ending at or before this is closed
 	maxEvent time.Time         // newest event time counted
 	entities map[uint64]*entity
@@ -175,18 +176,23 @@ func (p *profile) entityOf(e *event.Event) (name string, hash uint64, ok bool) {
 
 // entityHash identifies an entity of a tenant in maps and checkpoints.
 func entityHash(tenant, entity string) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	_, _ = d.WriteString(tenant)
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(entity)
-	return d.Sum64()
+	var buf [128]byte
+	if len(tenant)+1+len(entity) > len(buf) {
+		d := xxhash.New()
+		_, _ = d.WriteString(tenant)
+		_, _ = d.Write([]byte{0})
+		_, _ = d.WriteString(entity)
+		return d.Sum64()
+	}
+	b := append(append(append(buf[:0], tenant...), 0), entity...)
+	return xxhash.Sum64(b)
 }
 
 // window is one open window of a profile.
 type window struct {
 	start time.Time
 	cells map[uint64]*cell
+	list  []*cell // the cells in the order they came
 	// minOffset is, per input partition, the lowest offset of an event
 	// counted here.
 	minOffset map[int]int64
@@ -194,8 +200,10 @@ type window struct {
 
 // cell is one entity's features in one window.
 type cell struct {
+	hash           uint64
 	tenant, entity string
 	accs           []acc
+	one            [1]acc  // accs of a profile with one feature, saving an allocation
 	nextCheck      float64 // value at which the open window is next judged early
 }
 

@@ -6,7 +6,6 @@ package score
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"strconv"
 	"time"
 )
@@ -48,9 +47,18 @@ type Score struct {
 // ID returns the deterministic id of a score for (tenant, profile, entity,
 // window start), so a re-scored window replaces its earlier copy.
 func ID(tenant, profile, entity string, windowStart time.Time) string {
-	h := sha256.New()
-	for _, s := range []string{tenant, profile, entity, strconv.FormatInt(windowStart.UnixNano(), 10)} {
-		fmt.Fprintf(h, "%d:%s", len(s), s)
+	var buf [256]byte
+	b := buf[:0]
+	var num [20]byte
+	for _, s := range [...]string{tenant, profile, entity} {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		b = append(b, s...)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	ts := strconv.AppendInt(num[:0], windowStart.UnixNano(), 10)
+	b = strconv.AppendInt(b, int64(len(ts)), 10)
+	b = append(b, ':')
+	b = append(b, ts...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
