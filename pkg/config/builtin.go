@@ -84,7 +84,7 @@ func BuiltinProfiles() []ProfileConfig {
 			Window:      time.Hour,
 			Features:    []FeatureConfig{{Name: "login_hour", Kind: "hour_of_week"}},
 			Warmup:      20,
-			Threshold:   0.995,
+			Threshold:   0.98,
 			Severity:    "medium",
 		},
 		{
@@ -95,7 +95,7 @@ func BuiltinProfiles() []ProfileConfig {
 			Window:      time.Hour,
 			Features:    []FeatureConfig{{Name: "new_source", Kind: "first_seen", Field: "source.ip"}},
 			Warmup:      20,
-			Threshold:   0.99,
+			Threshold:   0.97,
 			Severity:    "low",
 		},
 		{
@@ -106,7 +106,7 @@ func BuiltinProfiles() []ProfileConfig {
 			Window:      time.Hour,
 			Features:    []FeatureConfig{{Name: "new_subnet", Kind: "first_seen", Field: "source.ip/24"}},
 			Warmup:      20,
-			Threshold:   0.99,
+			Threshold:   0.97,
 			Severity:    "medium",
 		},
 		{
