@@ -163,60 +163,67 @@ func seasonName(b int) string {
 	return weekdays[b/24] + " " + string(rune('0'+b%24/10)) + string(rune('0'+b%24%10)) + "h UTC"
 }
 
-// seasonal is a level times a factor per hour of the week: the level is an
-// EWMA of the deseasonalized value (value / factor), each factor an EWMA of
-// value / level in its own bucket. Factors are kept as log values quantized
-// to a byte (0 = not yet learned, 1..255 for e^-8 .. e^+4), so the state of
-// one entity and feature is 168 bytes plus the level: the expectation is
-// level × factor[hour of week], with the level's variance scaled alike.
+// seasonal keeps a mean per hour of the week: each bucket's mean is an
+// EWMA of the windows that fell in it, kept as a byte (log1p of the value
+// quantized in steps of about 8%, 0 = not yet learned), so Monday 09:00 is
+// compared with Mondays at nine. A shared dispersion (an EWMA of the squared
+// residual over the expectation + 1) gives the spread, and an overall EWMA
+// serves buckets not learned yet. 168 bytes plus three words per entity and
+// feature.
 type seasonal struct {
-	Level   ewma
-	Factors [168]uint8
+	Level ewma
+	Disp  float32
+	Means [168]uint8
 }
 
 const (
-	seasonLogMin  = -8.0
-	seasonLogMax  = 4.0
-	seasonStep    = (seasonLogMax - seasonLogMin) / 254
-	seasonalAlpha = 0.3 // weight of a bucket's newest window in its factor
+	seasonLogMax  = 20.0 // log1p of the largest mean kept, about 4.8e8
+	seasonStep    = seasonLogMax / 254
+	seasonalAlpha = 0.3 // weight of a bucket's newest window in its mean
 )
 
-func (s *seasonal) factor(b int) (float64, bool) {
-	q := s.Factors[b]
+func (s *seasonal) bucketMean(b int) (float64, bool) {
+	q := s.Means[b]
 	if q == 0 {
-		return 1, false
+		return s.Level.Mean, false
 	}
-	return math.Exp(seasonLogMin + float64(q-1)*seasonStep), true
+	return math.Expm1(float64(q-1) * seasonStep), true
 }
 
-func (s *seasonal) setFactor(b int, f float64) {
-	l := math.Min(math.Max(math.Log(f), seasonLogMin), seasonLogMax)
-	s.Factors[b] = uint8(math.Round((l-seasonLogMin)/seasonStep)) + 1
+func (s *seasonal) setMean(b int, m float64) {
+	l := math.Min(math.Log1p(math.Max(m, 0)), seasonLogMax)
+	s.Means[b] = uint8(math.Round(l/seasonStep)) + 1
 }
 
 func (s *seasonal) expect(t time.Time) expectation {
 	b := hourOfWeek(t)
-	f, ok := s.factor(b)
-	ex := expectation{mean: s.Level.Mean * f, variance: s.Level.Var * f * f, samples: s.Level.Samples}
-	if ok {
-		ex.season = seasonName(b)
+	m, ok := s.bucketMean(b)
+	if !ok {
+		return s.Level.expect(t)
 	}
-	return ex
+	return expectation{mean: m, variance: float64(s.Disp) * (m + 1), samples: s.Level.Samples, season: seasonName(b)}
 }
 
 func (s *seasonal) learn(x float64, t time.Time, alpha float64, suspicious bool) {
 	b := hourOfWeek(t)
-	f, ok := s.factor(b)
-	s.Level.learn(x/f, t, alpha, suspicious)
-	if suspicious || s.Level.Samples < 2 {
+	m, ok := s.bucketMean(b)
+	s.Level.learn(x, t, alpha, suspicious)
+	if suspicious {
+		if ok {
+			s.setMean(b, m+seasonalAlpha*learnSlowly*(x-m))
+		}
 		return
 	}
-	// Smoothed so that zero windows give a small factor, not log(0).
-	ratio := (x + 0.5) / (s.Level.Mean + 0.5)
-	if ok {
-		ratio = math.Exp((1-seasonalAlpha)*math.Log(f) + seasonalAlpha*math.Log(ratio))
+	if !ok {
+		s.setMean(b, x)
+		if s.Disp == 0 {
+			s.Disp = float32(math.Max(1, s.Level.Var/(s.Level.Mean+1)))
+		}
+		return
 	}
-	s.setFactor(b, ratio)
+	r := (x - m) * (x - m) / (m + 1)
+	s.Disp = float32((1-alpha)*float64(s.Disp) + alpha*r)
+	s.setMean(b, m+seasonalAlpha*(x-m))
 }
 
 func (s *seasonal) samples() uint64 { return s.Level.Samples }

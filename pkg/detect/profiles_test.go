@@ -1,0 +1,166 @@
+package detect
+
+import (
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/testkit"
+)
+
+// replay runs evs (sorted here) through e and returns every alert.
+func replay(t *testing.T, e *Engine, evs []*event.Event) (alerts []alert.Alert, scores int) {
+	t.Helper()
+	testkit.SortByTime(evs)
+	i := 0
+	require.NoError(t, e.Replay(func() (*event.Event, error) {
+		if i == len(evs) {
+			return nil, io.EOF
+		}
+		i++
+		return evs[i-1], nil
+	}, func(out Output) error {
+		alerts = append(alerts, out.Alerts...)
+		scores += len(out.Scores)
+		return nil
+	}))
+	return alerts, scores
+}
+
+func ev(ts time.Time, category, outcome string, set func(*event.Event)) *event.Event {
+	e := &event.Event{Version: 1, Timestamp: ts, Ingested: ts, Tenant: "default", Source: "test",
+		Category: category, Action: "x", Outcome: outcome}
+	set(e)
+	e.ID = event.NewID("default", "test", ts.UnixNano(), []byte(fmt.Sprint(e.SrcIP, e.User, e.Host, e.DstIP, e.DstPort)))
+	return e
+}
+
+func TestPasswordSpraying(t *testing.T) {
+	var evs []*event.Event
+	// Background: 50 IPs each failing for one or two users now and then.
+	for m := range 240 {
+		for i := range 50 {
+			if (m+i)%7 == 0 {
+				evs = append(evs, ev(t0.Add(time.Duration(m)*time.Minute+time.Duration(i)*time.Second), "authentication", "failure",
+					func(e *event.Event) { e.SrcIP, e.User = fmt.Sprintf("198.51.100.%d", i), fmt.Sprintf("user%d", i%3) }))
+			}
+		}
+	}
+	// The spray: one IP, 60 users, one try each, over eight minutes.
+	for u := range 60 {
+		evs = append(evs, ev(t0.Add(200*time.Minute+time.Duration(u*8)*time.Second), "authentication", "failure",
+			func(e *event.Event) { e.SrcIP, e.User = "203.0.113.50", fmt.Sprintf("victim%d", u) }))
+	}
+	alerts, _ := replay(t, newEngine(t, "password_spraying", "brute_force"), evs)
+	require.Len(t, alerts, 1, "%+v", alerts)
+	require.Equal(t, "password_spraying", alerts[0].Profile)
+	require.Equal(t, "203.0.113.50", alerts[0].Entity)
+	require.Equal(t, "distinct_users_failed", alerts[0].Explanation.Feature)
+}
+
+func TestNewUserSource(t *testing.T) {
+	var evs []*event.Event
+	for d := range 30 { // a month of weekday logins from the office
+		for h := 9; h < 12; h++ {
+			evs = append(evs, ev(t0.Add(time.Duration(d*24+h)*time.Hour), "authentication", "success",
+				func(e *event.Event) { e.User, e.SrcIP = "alice", "10.0.0.5" }))
+		}
+	}
+	at := t0.Add(30*24*time.Hour + 10*time.Hour)
+	evs = append(evs, ev(at, "authentication", "success", func(e *event.Event) { e.User, e.SrcIP = "alice", "203.0.113.9" }))
+	alerts, _ := replay(t, newEngine(t, "new_user_source", "new_user_subnet"), evs)
+	require.Len(t, alerts, 2, "%+v", alerts)
+	byProfile := map[string]alert.Alert{}
+	for _, a := range alerts {
+		byProfile[a.Profile] = a
+	}
+	require.Equal(t, "alice|203.0.113.9", byProfile["new_user_source"].Entity)
+	require.Equal(t, "alice|203.0.113.0/24", byProfile["new_user_subnet"].Entity)
+	require.Equal(t, "user.name|source.ip/24", byProfile["new_user_subnet"].EntityField)
+	require.Equal(t, at.Truncate(time.Hour), byProfile["new_user_source"].FirstSeen)
+	require.Contains(t, byProfile["new_user_source"].Links.Query, "user = 'alice' AND src_ip = '203.0.113.9'")
+}
+
+func TestUnusualHourLogin(t *testing.T) {
+	var evs []*event.Event
+	monday := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	for d := range 28 {
+		day := monday.Add(time.Duration(d) * 24 * time.Hour)
+		if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			continue
+		}
+		for h := 9; h < 17; h++ {
+			evs = append(evs, ev(day.Add(time.Duration(h)*time.Hour+17*time.Minute), "authentication", "success",
+				func(e *event.Event) { e.User, e.SrcIP = "bob", "10.0.0.7" }))
+		}
+	}
+	night := monday.Add(30*24*time.Hour + 3*time.Hour) // a Wednesday, 03:00
+	evs = append(evs, ev(night, "authentication", "success", func(e *event.Event) { e.User, e.SrcIP = "bob", "10.0.0.7" }))
+	alerts, _ := replay(t, newEngine(t, "unusual_hour_login"), evs)
+	require.Len(t, alerts, 1, "%+v", alerts)
+	require.Equal(t, "bob", alerts[0].Entity)
+	require.Equal(t, night, alerts[0].FirstSeen)
+	require.Equal(t, "Wed 03h UTC", alerts[0].Explanation.Season)
+}
+
+func TestSilentSource(t *testing.T) {
+	var evs []*event.Event
+	stop := t0.Add(9*24*time.Hour + 2*time.Hour)
+	for m := 0; m < 10*24*60; m++ {
+		at := t0.Add(time.Duration(m) * time.Minute)
+		for h, rate := range []int{30, 5} { // events a minute of two hosts
+			if h == 0 && !at.Before(stop) && at.Before(stop.Add(3*time.Hour)) {
+				continue // host0 goes quiet for three hours
+			}
+			for i := range rate {
+				evs = append(evs, ev(at.Add(time.Duration(i)*time.Second), "process", "unknown",
+					func(e *event.Event) { e.Host = fmt.Sprintf("host%d", h) }))
+			}
+		}
+	}
+	alerts, _ := replay(t, newEngine(t, "silent_source"), evs)
+	require.Len(t, alerts, 1, "%+v", alerts)
+	require.Equal(t, "host0", alerts[0].Entity)
+	require.Equal(t, stop, alerts[0].FirstSeen)
+	require.Zero(t, alerts[0].Explanation.Observed)
+	require.Contains(t, alerts[0].Explanation.Method, "count_low_tail")
+}
+
+// A profile from configuration: failed-login ratio per host, with a field
+// filter and a two-field key.
+func TestCustomProfile(t *testing.T) {
+	c := config.Default()
+	c.Processor.Profiles = []config.ProfileConfig{{
+		Name: "sudo_failures", Key: []string{"host.name", "user.name"},
+		Match:    config.MatchConfig{Category: []string{"authentication"}, Fields: map[string][]string{"labels.tty": {"*"}}},
+		Features: []config.FeatureConfig{{Kind: "failure_ratio"}, {Kind: "count"}},
+	}}
+	c.Processor.Disabled = []string{"brute_force"}
+	require.NoError(t, c.Validate())
+	var ps []config.ProfileConfig
+	for _, p := range c.Processor.ActiveProfiles() {
+		if p.Name == "sudo_failures" {
+			ps = append(ps, p)
+		}
+		require.NotEqual(t, "brute_force", p.Name)
+	}
+	require.Len(t, ps, 1)
+	require.Equal(t, "failure_ratio", ps[0].Features[0].Name)
+	e, err := New(ps, OptionsFrom(c.Processor))
+	require.NoError(t, err)
+	evs := []*event.Event{
+		ev(t0, "authentication", "failure", func(e *event.Event) { e.Host, e.User, e.Attrs = "h1", "u1", map[string]string{"tty": "pts/0"} }),
+		ev(t0.Add(time.Second), "authentication", "success", func(e *event.Event) { e.Host, e.User, e.Attrs = "h1", "u1", map[string]string{"tty": "pts/0"} }),
+		ev(t0.Add(2*time.Second), "authentication", "failure", func(e *event.Event) { e.Host, e.User = "h1", "u1" }), // no tty: not matched
+	}
+	_, scores := replay(t, e, evs)
+	require.Equal(t, 2, scores, "one score per feature for h1|u1")
+	require.Equal(t, uint64(2), e.Stats().Counted)
+	require.Equal(t, uint64(1), e.Stats().Ignored)
+}
