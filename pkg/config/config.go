@@ -391,9 +391,32 @@ type ProfileConfig struct {
 	MinValue float64 `mapstructure:"min_value" yaml:"min_value"`
 	// Severity of the alerts: info, low, medium, high or critical. Default medium.
 	Severity string `mapstructure:"severity" yaml:"severity"`
-	// ResolveWindows is how many windows without an anomaly close an
-	// open incident. Default 5.
+	// ResolveWindows is how many windows in a row scoring under
+	// ResolveThreshold (or without the entity) resolve an open incident.
+	// Default 5.
 	ResolveWindows int `mapstructure:"resolve_windows" yaml:"resolve_windows"`
+	// ResolveThreshold is the score under which a window counts towards
+	// resolving (hysteresis: between it and Threshold an incident neither
+	// opens nor resolves). Default 0.99.
+	ResolveThreshold float64 `mapstructure:"resolve_threshold" yaml:"resolve_threshold"`
+	// FlapWindow: an entity anomalous again within this long of its
+	// incident's resolution reopens that incident (no new page), and the
+	// incident then needs twice the quiet windows to resolve, up to 16
+	// times. Default 1h.
+	FlapWindow time.Duration `mapstructure:"flap_window" yaml:"flap_window"`
+	// Suppress lists times of the week (UTC) in which the profile opens no
+	// incidents, e.g. a nightly maintenance window.
+	Suppress []SuppressConfig `mapstructure:"suppress" yaml:"suppress"`
+}
+
+// SuppressConfig is a recurring time of the week, in UTC.
+type SuppressConfig struct {
+	// Days are the weekdays it recurs on (sun, mon, ..., sat); empty is every day.
+	Days []string `mapstructure:"days" yaml:"days"`
+	// From is the start, HH:MM.
+	From string `mapstructure:"from" yaml:"from"`
+	// To is the end, HH:MM, after From.
+	To string `mapstructure:"to" yaml:"to"`
 }
 
 // MatchConfig selects events. Every condition given must hold; an empty

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +17,8 @@ const (
 	DefaultProfileSeverity = "medium"
 	DefaultProfileResolve  = 5
 	DefaultFeatureAlpha    = 0.05
+	DefaultResolveThresh   = 0.99
+	DefaultFlapWindow      = time.Hour
 )
 
 // fillProfileDefaults gives a profile the defaults of the keys it leaves out.
@@ -34,6 +37,12 @@ func fillProfileDefaults(p *ProfileConfig) {
 	}
 	if p.ResolveWindows == 0 {
 		p.ResolveWindows = DefaultProfileResolve
+	}
+	if p.ResolveThreshold == 0 {
+		p.ResolveThreshold = math.Min(DefaultResolveThresh, p.Threshold)
+	}
+	if p.FlapWindow == 0 {
+		p.FlapWindow = DefaultFlapWindow
 	}
 	if len(p.Features) == 0 {
 		p.Features = []FeatureConfig{{}}
@@ -59,6 +68,58 @@ func fillProfileDefaults(p *ProfileConfig) {
 			}
 		}
 	}
+}
+
+// Suppression is a parsed SuppressConfig: on the days set (indexed by
+// time.Weekday), from From to To after midnight UTC.
+type Suppression struct {
+	Days     [7]bool
+	From, To time.Duration
+}
+
+var weekdayNames = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+// ParseSuppress parses a suppression window.
+func ParseSuppress(c SuppressConfig) (Suppression, error) {
+	var s Suppression
+	if len(c.Days) == 0 {
+		s.Days = [7]bool{true, true, true, true, true, true, true}
+	}
+	for _, d := range c.Days {
+		wd, ok := weekdayNames[strings.ToLower(d)]
+		if !ok {
+			return s, fmt.Errorf("day %q is not one of sun, mon, tue, wed, thu, fri, sat", d)
+		}
+		s.Days[wd] = true
+	}
+	clock := func(what, v string) (time.Duration, error) {
+		t, err := time.Parse("15:04", v)
+		if err != nil {
+			return 0, fmt.Errorf("%s %q is not HH:MM", what, v)
+		}
+		return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute, nil
+	}
+	var err error
+	if s.From, err = clock("from", c.From); err != nil {
+		return s, err
+	}
+	if s.To, err = clock("to", c.To); err != nil {
+		return s, err
+	}
+	if s.To <= s.From {
+		return s, fmt.Errorf("to %s must be after from %s", c.To, c.From)
+	}
+	return s, nil
+}
+
+// Covers reports whether t falls in the suppression window.
+func (s Suppression) Covers(t time.Time) bool {
+	t = t.UTC()
+	since := t.Sub(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC))
+	return s.Days[t.Weekday()] && since >= s.From && since < s.To
 }
 
 // ActiveProfiles returns the profiles the processor runs: the built-in ones
@@ -154,6 +215,17 @@ func (v *validator) profile(key string, p ProfileConfig) {
 	}
 	v.oneOf(key+".severity", p.Severity, "info", "low", "medium", "high", "critical")
 	v.positive(key+".resolve_windows", float64(p.ResolveWindows))
+	if p.ResolveThreshold <= 0 || p.ResolveThreshold > p.Threshold {
+		v.add(key+".resolve_threshold", fmt.Sprintf("must be in (0, threshold %g], got %g", p.Threshold, p.ResolveThreshold))
+	}
+	if p.FlapWindow < 0 {
+		v.add(key+".flap_window", "must not be negative")
+	}
+	for i, sp := range p.Suppress {
+		if _, err := ParseSuppress(sp); err != nil {
+			v.add(fmt.Sprintf("%s.suppress[%d]", key, i), err.Error())
+		}
+	}
 	seen := map[string]bool{}
 	for i, f := range p.Features {
 		fk := fmt.Sprintf("%s.features[%d]", key, i)

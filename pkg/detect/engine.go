@@ -253,16 +253,14 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 			continue
 		}
 		c.nextCheck = math.Ceil(x * earlyStep)
-		if inc := p.open[h]; inc != nil && !p.resolvedBy(inc, w.start) {
-			return
+		if inc := p.open[h]; inc != nil && inc.firing() || p.suppressed(w.start) {
+			return // updated, or counted as suppressed, when the window closes
 		}
 		j := p.judge(f, i, h, w.start, x, nil)
 		if !j.established || !p.anomalous(f, j.anomaly, x) {
 			continue
 		}
-		inc := &incident{firstSeen: w.start, lastWindow: w.start, count: 1}
-		p.open[h] = inc
-		e.early = append(e.early, p.alert(c.tenant, c.entity, inc, p.score(c.tenant, c.entity, w.start, f, x, j)))
+		p.raise(h, c.tenant, c.entity, w.start, p.score(c.tenant, c.entity, w.start, f, x, j), &e.early)
 		return
 	}
 }
@@ -394,13 +392,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 		}
 		p.closedTo = t
 	}
-	// An incident resolves once ResolveWindows windows after its last
-	// anomalous one have closed, whether or not its entity was seen.
-	for h, inc := range p.open {
-		if p.resolvedBy(inc, p.closedTo) {
-			delete(p.open, h)
-		}
-	}
+	p.resolve(out)
 }
 
 // maxEmptyWindows bounds the empty windows closed in one step for a
@@ -414,12 +406,6 @@ func (p *profile) hasLow() bool {
 		}
 	}
 	return false
-}
-
-// resolvedBy reports whether inc is over by t: ResolveWindows windows
-// after its last anomalous one have passed.
-func (p *profile) resolvedBy(inc *incident, t time.Time) bool {
-	return !t.Before(inc.lastWindow.Add(time.Duration(p.cfg.ResolveWindows+1) * p.cfg.Window))
 }
 
 // anomalous reports whether a judged value alerts.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/testkit"
@@ -93,6 +94,18 @@ func run(t *testing.T, d *Engine, evs []*event.Event) Output {
 	return all
 }
 
+// byStatus splits alerts into firing and resolved ones.
+func byStatus(alerts []alert.Alert) (firing, resolved []alert.Alert) {
+	for _, a := range alerts {
+		if a.Status == alert.StatusResolved {
+			resolved = append(resolved, a)
+		} else {
+			firing = append(firing, a)
+		}
+	}
+	return firing, resolved
+}
+
 func TestSteadyBackgroundRaisesNothing(t *testing.T) {
 	for seed := range uint64(5) {
 		d := bruteForce(t)
@@ -111,8 +124,15 @@ func TestBurstRaisesOneAlert(t *testing.T) {
 	evs = append(evs, testkit.FailedLogins{Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 32, BurstSize: 90}.Events(t0, 3)...)
 	testkit.SortByTime(evs)
 	out := run(t, d, evs)
-	require.Len(t, out.Alerts, 1, "alerts: %+v", out.Alerts)
-	a := out.Alerts[0]
+	fired, resolved := byStatus(out.Alerts)
+	require.Len(t, fired, 1, "alerts: %+v", out.Alerts)
+	require.Len(t, resolved, 1, "alerts: %+v", out.Alerts)
+	r := resolved[0]
+	require.Equal(t, 3, r.Count, "three anomalous windows in one incident")
+	require.Equal(t, t0.Add(33*time.Minute), r.LastSeen)
+	require.Equal(t, fired[0].DedupKey, r.DedupKey)
+	require.NotEqual(t, fired[0].ID, r.ID)
+	a := fired[0]
 	require.Equal(t, "203.0.113.7", a.Entity)
 	require.Equal(t, "vigil/default/brute_force/203.0.113.7", a.DedupKey)
 	require.Equal(t, "firing", a.Status)
@@ -213,5 +233,7 @@ func TestIncidentResolvesInQuietPartition(t *testing.T) {
 	}
 	evs := append(burst(t0), burst(t0.Add(3*time.Hour))...)
 	out := run(t, d, evs)
-	require.Len(t, out.Alerts, 2, "one incident per burst")
+	fired, resolved := byStatus(out.Alerts)
+	require.Len(t, fired, 2, "one incident per burst")
+	require.Len(t, resolved, 1, "the first resolved; the second is still open when the stream ends")
 }

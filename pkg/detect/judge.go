@@ -3,13 +3,11 @@ package detect
 import (
 	"fmt"
 	"math"
-	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/score"
 )
 
@@ -28,13 +26,6 @@ type judgement struct {
 	ex          expectation
 	method      string
 	established bool // the baseline is the entity's own or a warmed-up population's
-}
-
-// incident is an open incident of one entity of a profile.
-type incident struct {
-	firstSeen  time.Time
-	lastWindow time.Time // start of the newest anomalous window
-	count      int
 }
 
 // tail returns the probability, under ex, of a value at least as extreme
@@ -238,6 +229,9 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if p.anomalous(f, j.anomaly, x) && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
 			worst = &out.Scores[len(out.Scores)-1]
 		}
+		if !p.anomalous(f, j.anomaly, x) && j.anomaly >= p.cfg.ResolveThreshold {
+			p.warm(h, start)
+		}
 		suspicious := j.anomaly >= learnGuard
 		if ent != nil {
 			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
@@ -247,7 +241,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		}
 	}
 	if worst != nil {
-		p.raise(h, c.tenant, c.entity, start, *worst, out)
+		p.raise(h, c.tenant, c.entity, start, *worst, &out.Alerts)
 	}
 }
 
@@ -327,25 +321,10 @@ func (p *profile) closeNovel(start time.Time, c *cell, a *acc, ent *entity, f *f
 		s := p.score(c.tenant, name, start, f, observed, j)
 		out.Scores = append(out.Scores, s)
 		if j.established && p.anomalous(f, j.anomaly, observed) {
-			p.raise(ph, c.tenant, name, start, s, out)
+			p.raise(ph, c.tenant, name, start, s, &out.Alerts)
 		}
 	}
 	n.Windows++
-}
-
-// raise opens an incident for the entity, or updates the open one: one
-// alert per incident.
-func (p *profile) raise(h uint64, tenant, entity string, start time.Time, s score.Score, out *Output) {
-	if inc := p.open[h]; inc != nil && !p.resolvedBy(inc, start) {
-		if inc.lastWindow != start { // an early alert may have counted this window
-			inc.count++
-			inc.lastWindow = start
-		}
-		return
-	}
-	inc := &incident{firstSeen: start, lastWindow: start, count: 1}
-	p.open[h] = inc
-	out.Alerts = append(out.Alerts, p.alert(tenant, entity, inc, s))
 }
 
 func (p *profile) score(tenant, entity string, start time.Time, f *feature, x float64, j judgement) score.Score {
@@ -379,37 +358,6 @@ func title(name string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-func (p *profile) alert(tenant, entity string, inc *incident, s score.Score) alert.Alert {
-	key := alert.DedupKey(tenant, p.cfg.Name, entity)
-	x := s.Explanation
-	summary := fmt.Sprintf("%s: %s %s: %s %s in %s (expected %s ± %s)",
-		title(p.cfg.Name), p.entityName, entity, x.Feature, num(x.Observed), p.cfg.Window, num(x.Expected), num(x.Spread))
-	if x.Season != "" {
-		summary += " at " + x.Season
-	}
-	return alert.Alert{
-		Version:      1,
-		ID:           alert.ID(key, inc.firstSeen, alert.StatusFiring),
-		DedupKey:     key,
-		Status:       alert.StatusFiring,
-		Severity:     p.cfg.Severity,
-		Summary:      summary,
-		Tenant:       tenant,
-		Profile:      p.cfg.Name,
-		Entity:       entity,
-		EntityField:  p.entityName,
-		FirstSeen:    inc.firstSeen,
-		LastSeen:     s.WindowEnd,
-		Count:        inc.count,
-		AnomalyScore: s.AnomalyScore,
-		Explanation:  x,
-		Links: alert.Links{
-			Dashboard: "/d/vigil-entity/vigil-entity?var-entity=" + url.QueryEscape(entity) + "&var-tenant=" + url.QueryEscape(tenant),
-			Query:     p.forensicQuery(tenant, entity, s.WindowStart, s.WindowEnd),
-		},
-	}
 }
 
 // num formats a value compactly: 46, 0.25, 1.2e+08.

@@ -93,6 +93,7 @@ type profile struct {
 	entities map[uint64]*entity
 	open     map[uint64]*incident
 	pairs    pairSeen // first_seen only
+	suppress []config.Suppression
 	// maxEntities caps entities (and, for first_seen, pairs) with state.
 	maxEntities int
 	stats       ProfileStats
@@ -112,7 +113,10 @@ type entity struct {
 
 // ProfileStats counts what one profile did.
 type ProfileStats struct {
-	Counted, Late, Overflow uint64
+	// Counted events; Late events (their window had closed); Overflow:
+	// entity-windows beyond the entity cap; Suppressed incidents (in a
+	// suppression window); Flaps: incidents reopened soon after resolving.
+	Counted, Late, Overflow, Suppressed, Flaps uint64
 }
 
 func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
@@ -123,6 +127,13 @@ func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
 	p := &profile{
 		cfg: pc, match: m, entityName: strings.Join(pc.Key, "|"), step: int64(pc.Window),
 		windows: map[int64]*window{}, entities: map[uint64]*entity{}, open: map[uint64]*incident{}, maxEntities: maxEntities,
+	}
+	for _, sc := range pc.Suppress {
+		sp, err := config.ParseSuppress(sc)
+		if err != nil {
+			return nil, fmt.Errorf("profile %s: suppress: %w", pc.Name, err)
+		}
+		p.suppress = append(p.suppress, sp)
 	}
 	for _, k := range pc.Key {
 		g, err := fieldGetter(k)

@@ -57,7 +57,8 @@ func TestPasswordSpraying(t *testing.T) {
 		evs = append(evs, ev(t0.Add(200*time.Minute+time.Duration(u*8)*time.Second), "authentication", "failure",
 			func(e *event.Event) { e.SrcIP, e.User = "203.0.113.50", fmt.Sprintf("victim%d", u) }))
 	}
-	alerts, _ := replay(t, newEngine(t, "password_spraying", "brute_force"), evs)
+	all, _ := replay(t, newEngine(t, "password_spraying", "brute_force"), evs)
+	alerts, _ := byStatus(all)
 	require.Len(t, alerts, 1, "%+v", alerts)
 	require.Equal(t, "password_spraying", alerts[0].Profile)
 	require.Equal(t, "203.0.113.50", alerts[0].Entity)
@@ -74,7 +75,8 @@ func TestNewUserSource(t *testing.T) {
 	}
 	at := t0.Add(30*24*time.Hour + 10*time.Hour)
 	evs = append(evs, ev(at, "authentication", "success", func(e *event.Event) { e.User, e.SrcIP = "alice", "203.0.113.9" }))
-	alerts, _ := replay(t, newEngine(t, "new_user_source", "new_user_subnet"), evs)
+	all, _ := replay(t, newEngine(t, "new_user_source", "new_user_subnet"), evs)
+	alerts, _ := byStatus(all)
 	require.Len(t, alerts, 2, "%+v", alerts)
 	byProfile := map[string]alert.Alert{}
 	for _, a := range alerts {
@@ -102,7 +104,8 @@ func TestUnusualHourLogin(t *testing.T) {
 	}
 	night := monday.Add(30*24*time.Hour + 3*time.Hour) // a Wednesday, 03:00
 	evs = append(evs, ev(night, "authentication", "success", func(e *event.Event) { e.User, e.SrcIP = "bob", "10.0.0.7" }))
-	alerts, _ := replay(t, newEngine(t, "unusual_hour_login"), evs)
+	all, _ := replay(t, newEngine(t, "unusual_hour_login"), evs)
+	alerts, _ := byStatus(all)
 	require.Len(t, alerts, 1, "%+v", alerts)
 	require.Equal(t, "bob", alerts[0].Entity)
 	require.Equal(t, night, alerts[0].FirstSeen)
@@ -124,8 +127,11 @@ func TestSilentSource(t *testing.T) {
 			}
 		}
 	}
-	alerts, _ := replay(t, newEngine(t, "silent_source"), evs)
+	all, _ := replay(t, newEngine(t, "silent_source"), evs)
+	alerts, resolved := byStatus(all)
 	require.Len(t, alerts, 1, "%+v", alerts)
+	require.Len(t, resolved, 1, "the host came back")
+	require.Equal(t, stop.Add(3*time.Hour), resolved[0].LastSeen, "the last silent window ends when the host is back")
 	require.Equal(t, "host0", alerts[0].Entity)
 	require.Equal(t, stop, alerts[0].FirstSeen)
 	require.Zero(t, alerts[0].Explanation.Observed)
@@ -163,4 +169,48 @@ func TestCustomProfile(t *testing.T) {
 	require.Equal(t, 2, scores, "one score per feature for h1|u1")
 	require.Equal(t, uint64(2), e.Stats().Counted)
 	require.Equal(t, uint64(1), e.Stats().Ignored)
+}
+
+// An entity that bursts every eight minutes is one incident: its firing
+// alert is republished with one id when it flaps, so a pager pages once.
+func TestFlappingEntityIsOneIncident(t *testing.T) {
+	var evs []*event.Event
+	evs = append(evs, testkit.FailedLogins{Background: 20, Minutes: 120}.Events(t0, 1)...)
+	for b := range 8 {
+		evs = append(evs, testkit.FailedLogins{Minutes: 1, BurstIP: "203.0.113.66", BurstSize: 150}.Events(t0.Add(time.Duration(30+8*b)*time.Minute), 0)...)
+	}
+	e := newEngine(t, "brute_force")
+	all, _ := replay(t, e, evs)
+	fired, resolved := byStatus(all)
+	ids := map[string]bool{}
+	for _, a := range fired {
+		require.Equal(t, "203.0.113.66", a.Entity)
+		ids[a.ID] = true
+	}
+	require.Len(t, ids, 1, "one incident: %+v", fired)
+	// Resolved after five quiet windows (09:36), reopened by the burst at
+	// 09:38 (a flap), which doubles the quiet windows needed to ten: the
+	// bursts, eight minutes apart, then keep it open until the last one.
+	require.Len(t, fired, 2, "opened once, reopened once")
+	require.Equal(t, uint64(1), e.ProfileStats()["brute_force"].Flaps)
+	require.Len(t, resolved, 2, "%+v", resolved)
+	require.Equal(t, t0.Add(87*time.Minute), resolved[1].LastSeen)
+	require.Equal(t, 8, resolved[1].Count, "every burst counted in the one incident")
+}
+
+// A burst inside the profile's suppression window opens no incident.
+func TestSuppressionWindow(t *testing.T) {
+	bf := builtin(t, "brute_force")
+	bf.Suppress = []config.SuppressConfig{{Days: []string{"mon"}, From: "09:30", To: "10:00"}} // t0 is a Monday, 09:00
+	e, err := New([]config.ProfileConfig{bf}, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	evs := testkit.FailedLogins{Background: 20, Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 40, BurstSize: 200}.Events(t0, 2)
+	all, _ := replay(t, e, evs)
+	require.Empty(t, all)
+	require.Equal(t, uint64(1), e.ProfileStats()["brute_force"].Suppressed)
+
+	_, err = config.ParseSuppress(config.SuppressConfig{Days: []string{"someday"}, From: "09:00", To: "10:00"})
+	require.ErrorContains(t, err, `day "someday"`)
+	_, err = config.ParseSuppress(config.SuppressConfig{From: "10:00", To: "09:00"})
+	require.ErrorContains(t, err, "must be after")
 }
