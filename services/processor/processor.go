@@ -259,6 +259,8 @@ func (p *Processor) observeState() {
 	for name, st := range p.det.ProfileStats() {
 		p.metrics.overflow.WithLabelValues(name).Set(float64(st.Overflow))
 		p.metrics.late.WithLabelValues(name).Set(float64(st.Late))
+		p.metrics.suppressed.WithLabelValues(name).Set(float64(st.Suppressed))
+		p.metrics.flaps.WithLabelValues(name).Set(float64(st.Flaps))
 	}
 	p.metrics.openWindows.Set(float64(p.det.OpenWindows()))
 }
@@ -271,6 +273,8 @@ type metrics struct {
 	openWindows prometheus.Gauge
 	overflow    *prometheus.GaugeVec
 	late        *prometheus.GaugeVec
+	suppressed  *prometheus.GaugeVec
+	flaps       *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, profiles []string) *metrics {
@@ -285,14 +289,18 @@ func newMetrics(reg prometheus.Registerer, profiles []string) *metrics {
 		openWindows: prometheus.NewGauge(prometheus.GaugeOpts{Name: "vigil_processor_open_windows", Help: "Windows not yet closed by the watermark, over all profiles."}),
 		overflow:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_entity_overflow", Help: "Entity-windows judged only against the population because the profile's entity cap was reached."}, []string{"profile"}),
 		late:        prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_late_events", Help: "Events a profile could not count because their window had closed."}, []string{"profile"}),
+		suppressed:  prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_suppressed_incidents", Help: "Anomalous entity-windows that opened no incident because a suppression window covered them."}, []string{"profile"}),
+		flaps:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_incident_flaps", Help: "Incidents reopened within the flap window of their resolution."}, []string{"profile"}),
 	}
 	for _, name := range profiles {
 		m.entities.WithLabelValues(name)
 		m.overflow.WithLabelValues(name)
 		m.late.WithLabelValues(name)
+		m.suppressed.WithLabelValues(name)
+		m.flaps.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(m.events, m.scores, m.alerts, m.entities, m.openWindows, m.overflow, m.late)
+		reg.MustRegister(m.events, m.scores, m.alerts, m.entities, m.openWindows, m.overflow, m.late, m.suppressed, m.flaps)
 	}
 	return m
 }
