@@ -12,11 +12,13 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/spf13/cobra"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/store"
 )
 
 // eventsBacktest is what a replay of events through the profiles found.
@@ -50,7 +52,7 @@ func replayEvents(profiles []config.ProfileConfig, opts detect.Options, next fun
 	if err != nil {
 		return nil, err
 	}
-	res := &eventsBacktest{Scores: map[string]int{}}
+	res := &eventsBacktest{Scores: map[string]int{}, seen: map[string]bool{}}
 	err = eng.Replay(func() (*event.Event, error) {
 		ev, err := next()
 		if err == nil {
@@ -61,7 +63,14 @@ func replayEvents(profiles []config.ProfileConfig, opts detect.Options, next fun
 		for _, s := range out.Scores {
 			res.Scores[s.Profile]++
 		}
-		res.Alerts = append(res.Alerts, out.Alerts...)
+		for _, a := range out.Alerts {
+			// What would have paged: each incident's first firing alert (a
+			// flap republishes it, a resolution follows it).
+			if a.Status == alert.StatusFiring && !res.seen[a.ID] {
+				res.seen[a.ID] = true
+				res.Alerts = append(res.Alerts, a)
+			}
+		}
 		return nil
 	})
 	res.Stats = eng.Stats()
@@ -199,4 +208,60 @@ func writeEventsBacktest(w io.Writer, res *eventsBacktest, profiles []config.Pro
 	_, err := fmt.Fprintf(w, "\n%d events: %d counted, %d ignored by every profile, %d late, %d duplicate; %d bad lines\n",
 		res.Events, res.Stats.Counted, res.Stats.Ignored, res.Stats.Late, res.Stats.Duplicate, res.Bad.N)
 	return err
+}
+
+// backtestEvents is the events mode of vigil backtest: it replays the
+// NDJSON events read from in (or, with --from-clickhouse, the stored
+// events of --from..--to) through the configured profiles (or only
+// --profile) and writes what would have alerted to out.
+func backtestEvents(cmd *cobra.Command, in io.Reader, out io.Writer, opts backtestOptions) error {
+	cfg, err := opts.Config.Load()
+	if err != nil {
+		return err
+	}
+	profiles, err := selectProfiles(cfg.Processor, opts.Profile)
+	if err != nil {
+		return err
+	}
+	var bad badLines
+	next := ndjsonEvents(in, &bad)
+	if opts.FromClickHouse {
+		ctx, stop := signalContext(cmd.Context())
+		defer stop()
+		to := time.Now()
+		if opts.To != "" {
+			if to, err = time.Parse(time.DateTime, opts.To); err != nil {
+				return fmt.Errorf("--to: want YYYY-MM-DD HH:MM:SS: %w", err)
+			}
+		}
+		from, err := time.Parse(time.DateTime, opts.From)
+		if err != nil {
+			return fmt.Errorf("--from: want YYYY-MM-DD HH:MM:SS (required with --from-clickhouse): %w", err)
+		}
+		conn, err := store.Open(cfg.ClickHouse)
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		var closeRows func() error
+		if next, closeRows, err = clickhouseEvents(ctx, conn, opts.Tenant, from, to); err != nil {
+			return err
+		}
+		defer closeRows()
+	}
+	start := time.Now()
+	res, err := replayEvents(profiles, detect.OptionsFrom(cfg.Processor), next)
+	if err != nil {
+		return fmt.Errorf("backtest: %w", err)
+	}
+	res.Bad = bad
+	if err := writeEventsBacktest(out, res, profiles, opts.JSON); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "replayed %d events through %d profiles in %.1fs: %d alerts\n",
+		res.Events, len(profiles), time.Since(start).Seconds(), len(res.Alerts))
+	if bad.N > 0 {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %d line(s) are not events and were skipped; the first, %s\n", bad.N, bad.First)
+	}
+	return nil
 }

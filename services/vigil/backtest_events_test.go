@@ -2,12 +2,16 @@ package vigil
 
 import (
 	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
@@ -51,4 +55,36 @@ func TestReplayEventsFindsTheBurst(t *testing.T) {
 	_, err = selectProfiles(cfg, "nope")
 	require.ErrorContains(t, err, `no active profile "nope"`)
 	require.True(t, strings.Contains(err.Error(), "password_spraying"))
+}
+
+// vigil backtest on an NDJSON file prints the alert and the per-profile
+// table; --json prints the alerts as JSON lines.
+func TestBacktestEventsCommand(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	evs := testkit.FailedLogins{Background: 20, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 150}.Events(start, 9)
+	testkit.SortByTime(evs)
+	var in bytes.Buffer
+	for _, e := range evs {
+		b, err := event.Encode(e)
+		require.NoError(t, err)
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	in.WriteString("not json\n")
+	path := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(path, in.Bytes(), 0o600))
+
+	out, errOut, err := backtest(t, "", "--input", path)
+	require.NoError(t, err)
+	require.Regexp(t, `2026-03-02 09:20:00\s+brute_force\s+high\s+203\.0\.113\.7`, out)
+	require.Regexp(t, `silent_source\s+\d+\s+0`, out, "every active profile has a line")
+	require.Contains(t, errOut, "1 line(s) are not events")
+
+	out, _, err = backtest(t, "", "--input", path, "--profile", "brute_force", "--json")
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1)
+	var a alert.Alert
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
+	require.Equal(t, "vigil/default/brute_force/203.0.113.7", a.DedupKey)
 }

@@ -39,6 +39,7 @@ func Root() *cobra.Command {
 		configCommand(),
 		shipper.Command(),
 		shipCommand(),
+		backtestCommand(),
 		processor.Command(),
 		archiver.Command(),
 		pager.Command(),
