@@ -26,8 +26,9 @@ type eventsBacktest struct {
 	Events int
 	Bad    badLines
 	Scores map[string]int
-	Alerts []alert.Alert
+	Alerts []alert.Alert // each incident's firing alert, once
 	Stats  detect.Stats
+	seen   map[string]bool // ids of the alerts kept
 }
 
 // selectProfiles returns the active profiles, or only the one named.
