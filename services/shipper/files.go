@@ -38,8 +38,9 @@ type fileSource struct {
 	opts    sourceOptions
 	// dirty is called when checkpoints moved and should be saved.
 	dirty func()
-	// saveNow saves the checkpoints at once.
-	saveNow func() error
+	// saveFor saves the checkpoints at once unless those on disk hold
+	// every one of the origins.
+	saveFor func(origins []string) error
 
 	mu     sync.Mutex // guards tailer: the reader polls, acknowledgements commit
 	tailer *tail.Tailer
@@ -47,9 +48,8 @@ type fileSource struct {
 	// scratch holds the buffers the workers first encode into.
 	scratch sync.Pool
 
-	last    tail.Stats      // reader only
-	lastErr string          // reader only
-	saved   map[string]bool // reader only: origins whose checkpoint is saved
+	last    tail.Stats // reader only
+	lastErr string     // reader only
 	// headed: the format reads a header at the top of each file (Zeek's
 	// #fields); primed lists the origins whose header the parser has seen.
 	headed bool
@@ -138,6 +138,7 @@ func (f *fileSource) read(stop <-chan struct{}, work, order chan<- *job) {
 		recs, full := f.poll(now)
 		if len(recs) > 0 {
 			j := &job{now: now, recs: recs, commits: commits(recs), done: make(chan struct{})}
+			f.saveOrigins(j.commits)
 			if f.ordered {
 				f.prime(recs)
 				f.parse(j)
@@ -178,7 +179,6 @@ func (f *fileSource) poll(now time.Time) ([]multiline.Record, bool) {
 	files := f.tailer.Files()
 	f.mu.Unlock()
 	f.observe(st, files, err)
-	f.saveOrigins(lines)
 	full := len(lines) >= f.opts.batch
 	if f.joiner == nil {
 		return copyLines(lines), full
@@ -190,31 +190,21 @@ func (f *fileSource) poll(now time.Time) ([]multiline.Record, bool) {
 	return f.joiner.Flush(now, false, recs), full
 }
 
-// saveOrigins saves the checkpoints before the first line of a file (or of
-// a file's new content, after copytruncate) is shipped. A file's origin is
-// taken from its first bytes when it is first seen and goes into every
-// event id; were it not saved, a restart would see the file's longer
-// prefix, give it another origin, and lines read again would get new ids.
-func (f *fileSource) saveOrigins(lines []tail.Line) {
-	if f.saved == nil {
-		f.saved = map[string]bool{}
-		for _, cp := range f.checkpoints() {
-			f.saved[cp.Origin] = true
-		}
+// saveOrigins saves the checkpoints before the first record of a file (or
+// of a file's new content, after copytruncate) goes to the workers. A
+// file's origin is taken from its first bytes when it is first seen and
+// goes into every event id; were it not saved, a restart would see the
+// file's longer prefix, give it another origin, and lines read again would
+// get new ids. Saved means in the store on disk, not followed by the
+// tailer: a file found by the first poll after a restart (one rotated in
+// while the shipper was down) is followed, not saved.
+func (f *fileSource) saveOrigins(cs []commit) {
+	origins := make([]string, len(cs))
+	for i, c := range cs {
+		origins[i] = c.origin
 	}
-	fresh := false
-	for _, l := range lines {
-		fresh = fresh || !f.saved[l.Origin]
-	}
-	if !fresh {
-		return
-	}
-	if err := f.saveNow(); err != nil {
+	if err := f.saveFor(origins); err != nil {
 		f.logger.Error("saving checkpoints failed; lines may be shipped again after a restart", "err", err)
-		return
-	}
-	for _, l := range lines {
-		f.saved[l.Origin] = true
 	}
 }
 

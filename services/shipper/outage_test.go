@@ -13,7 +13,6 @@ import (
 	"github.com/vigil-soc/vigil/pkg/broker"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
-	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
@@ -30,21 +29,14 @@ func TestBrokerOutageLosesNothing(t *testing.T) {
 	b := broker.New(bcfg, 6, testkit.Logger(t))
 	require.NoError(t, b.Start(context.Background()))
 
-	cfg := config.Default()
-	cfg.Kafka.Brokers = []string{bcfg.Listen}
-	cfg.Telemetry.Listen = ""
+	k := config.Default().Kafka
+	k.Brokers = []string{bcfg.Listen}
 	inbox := filepath.Join(dir, "inbox")
 	require.NoError(t, os.MkdirAll(inbox, 0o750))
-	cfg.Shipper.Files = []config.FileInput{{Paths: []string{filepath.Join(inbox, "*.log")}, Format: "sshd"}}
-	cfg.Shipper.StateDir = filepath.Join(dir, "shipper")
-	cfg.Shipper.Host = "h"
-	cfg.Shipper.PollInterval = 20 * time.Millisecond
+	cfg := filesConfig(t, k, filepath.Join(dir, "shipper"), "sshd", filepath.Join(inbox, "*.log"))
 	cfg.Shipper.BatchLines = 200
 	cfg.Shipper.Spool.MemoryBytes = 64 << 10 // the outage's backlog goes to disk
-	require.NoError(t, cfg.Validate())
-	s, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
-	require.NoError(t, err)
-	require.NoError(t, s.Start(context.Background()))
+	s := startShipper(t, cfg)
 
 	path := filepath.Join(inbox, "auth.log")
 	n := 0

@@ -49,7 +49,10 @@ type Shipper struct {
 	writer    *kafka.Writer
 	sender    *sender
 	dirty     atomic.Bool
-	saveMu    sync.Mutex // serialises save
+	saveMu    sync.Mutex // serialises saves; guards onDisk
+	// onDisk holds the origins of the checkpoints the store holds: those
+	// loaded at start, then those of the last save.
+	onDisk map[string]bool
 
 	mu           sync.Mutex
 	stop         chan struct{} // closed to stop the sources
@@ -98,7 +101,7 @@ func New(deps service.Deps) (*Shipper, error) {
 		s.sources = append(s.sources, &fileSource{
 			input: fmt.Sprintf("files[%d]", i), parser: p, ordered: parse.Ordered(in.Format), headed: in.Format == parse.FormatZeek, joiner: j,
 			metrics: s.metrics, logger: s.logger, opts: opts,
-			dirty: func() { s.dirty.Store(true) }, saveNow: s.save,
+			dirty: func() { s.dirty.Store(true) }, saveFor: s.saveFor,
 		})
 	}
 	if deps.Ready != nil {
@@ -121,6 +124,9 @@ func (s *Shipper) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.saveMu.Lock()
+	s.onDisk = origins(cps)
+	s.saveMu.Unlock()
 	for i, src := range s.sources {
 		fc := sc.Files[i]
 		src.tailer = tail.New(tail.Options{
@@ -301,12 +307,43 @@ func (s *Shipper) loaded() bool {
 	return s.store != nil
 }
 
+// save saves the checkpoints of every source.
 func (s *Shipper) save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	return s.saveLocked()
+}
+
+// saveFor saves the checkpoints unless the store already holds every one
+// of origins, so that a file's origin is on disk before its lines ship.
+func (s *Shipper) saveFor(origins []string) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	for _, o := range origins {
+		if !s.onDisk[o] {
+			return s.saveLocked()
+		}
+	}
+	return nil
+}
+
+func (s *Shipper) saveLocked() error {
 	var all []tail.Checkpoint
 	for _, src := range s.sources {
 		all = append(all, src.checkpoints()...)
 	}
-	return s.store.Save(all)
+	if err := s.store.Save(all); err != nil {
+		return err
+	}
+	s.onDisk = origins(all)
+	return nil
+}
+
+// origins returns the set of the checkpoints' origins.
+func origins(cps []tail.Checkpoint) map[string]bool {
+	set := make(map[string]bool, len(cps))
+	for _, cp := range cps {
+		set[cp.Origin] = true
+	}
+	return set
 }

@@ -9,24 +9,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
-	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
 // A Zeek TSV file read again from a checkpoint after a restart still knows
 // its columns: the shipper shows the parser the file's header first.
 func TestZeekResumesWithItsHeader(t *testing.T) {
-	cfg := config.Default()
-	cfg.Kafka = testkit.Broker(t)
-	cfg.Telemetry.Listen = ""
 	dir := t.TempDir()
 	path := filepath.Join(dir, "conn.log")
-	cfg.Shipper.Files = []config.FileInput{{Paths: []string{path}, Format: "zeek"}}
-	cfg.Shipper.StateDir = filepath.Join(dir, "state")
-	cfg.Shipper.Host = "h"
-	cfg.Shipper.PollInterval = 20 * time.Millisecond
+	cfg := filesConfig(t, testkit.Broker(t), filepath.Join(dir, "state"), "zeek", path)
 	header := "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n" +
 		"#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\n" +
 		"#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\n"
@@ -36,9 +28,7 @@ func TestZeekResumesWithItsHeader(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(header+record("1")), 0o600))
 
 	run := func(want int) []*event.Event {
-		s, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
-		require.NoError(t, err)
-		require.NoError(t, s.Start(context.Background()))
+		s := startShipper(t, cfg)
 		var evs []*event.Event
 		require.Eventually(t, func() bool {
 			evs = nil
