@@ -12,43 +12,64 @@ import (
 // Advance calls.
 const replayAdvanceEvery = 1024
 
-// Replay runs a recorded stream through the engine as one partition, with
+// Replayer feeds a recorded stream to the engine as one partition, with
 // the clock taken from the events themselves (the newest event time so
 // far), so a replay of last month judges last month's windows exactly as a
-// live run would have. next returns the events in order and io.EOF at the
-// end; emit receives each Output. After the last event every open window
-// is closed.
+// live run would have.
+type Replayer struct {
+	e      *Engine
+	clock  time.Time
+	offset int64
+	emit   func(Output) error
+}
+
+// NewReplayer returns a replayer that hands each Output to emit.
+func (e *Engine) NewReplayer(emit func(Output) error) *Replayer {
+	return &Replayer{e: e, emit: emit}
+}
+
+// Add observes the next event of the recording.
+func (r *Replayer) Add(ev *event.Event) error {
+	if ev.Timestamp.After(r.clock) {
+		r.clock = ev.Timestamp
+	}
+	r.e.Observe(ev, Position{Offset: r.offset}, r.clock)
+	r.offset++
+	if r.offset%replayAdvanceEvery == 0 {
+		return r.out(r.e.Advance(r.clock))
+	}
+	return nil
+}
+
+// Close closes every open window, as at the end of the recording.
+func (r *Replayer) Close() error {
+	if err := r.out(r.e.Advance(r.clock)); err != nil {
+		return err
+	}
+	return r.out(r.e.Flush())
+}
+
+func (r *Replayer) out(o Output) error {
+	if len(o.Scores) == 0 && len(o.Alerts) == 0 {
+		return nil
+	}
+	return r.emit(o)
+}
+
+// Replay runs the events next returns (io.EOF at the end) through a
+// Replayer and closes it.
 func (e *Engine) Replay(next func() (*event.Event, error), emit func(Output) error) error {
-	var clock time.Time
-	var offset int64
+	r := e.NewReplayer(emit)
 	for {
 		ev, err := next()
 		if errors.Is(err, io.EOF) {
-			break
+			return r.Close()
 		}
 		if err != nil {
 			return err
 		}
-		if ev.Timestamp.After(clock) {
-			clock = ev.Timestamp
-		}
-		e.Observe(ev, Position{Offset: offset}, clock)
-		offset++
-		if offset%replayAdvanceEvery == 0 {
-			if err := emitIf(emit, e.Advance(clock)); err != nil {
-				return err
-			}
+		if err := r.Add(ev); err != nil {
+			return err
 		}
 	}
-	if err := emitIf(emit, e.Advance(clock)); err != nil {
-		return err
-	}
-	return emitIf(emit, e.Flush())
-}
-
-func emitIf(emit func(Output) error, out Output) error {
-	if len(out.Scores) == 0 && len(out.Alerts) == 0 {
-		return nil
-	}
-	return emit(out)
 }

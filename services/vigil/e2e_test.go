@@ -102,8 +102,11 @@ func authLog(n int, burstIP string, seed uint64) []string {
 			lines = append(lines, fmt.Sprintf("%s gw sshd[%d]: Failed password for root from %s port %d ssh2",
 				stamp(ts), 4000+rng.IntN(1000), burstIP, 30000+rng.IntN(30000)))
 		case rng.IntN(10) < 3:
+			// Each background address fails for a few accounts of its own
+			// (many distinct accounts per address would be a spray).
+			ip := 1 + rng.IntN(40)
 			lines = append(lines, fmt.Sprintf("%s gw sshd[%d]: Failed password for invalid user u%d from 198.51.100.%d port %d ssh2",
-				stamp(ts), 4000+rng.IntN(1000), rng.IntN(50), 1+rng.IntN(40), 30000+rng.IntN(30000)))
+				stamp(ts), 4000+rng.IntN(1000), 3*ip+rng.IntN(3), ip, 30000+rng.IntN(30000)))
 		case rng.IntN(10) < 2:
 			lines = append(lines, fmt.Sprintf("%s gw sshd[%d]: Accepted publickey for deploy from 192.0.2.%d port %d ssh2",
 				stamp(ts), 4000+rng.IntN(1000), 1+rng.IntN(5), 30000+rng.IntN(30000)))
