@@ -2,6 +2,7 @@ package vigil
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +14,8 @@ import (
 	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/detect"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/testkit"
 	"github.com/vigil-soc/vigil/services/shipper/parse"
 )
 
@@ -83,4 +86,53 @@ func hash(s string) uint32 {
 		h = (h ^ uint32(s[i])) * 16777619
 	}
 	return h
+}
+
+// The Zeek log of an Nmap client scanning three networks: replayed through
+// every profile, the scanner is flagged for port or host scanning (and
+// nothing else is flagged). The log has one client, so everything is
+// judged against the population's prior and the window's peers.
+func TestZeekPortScanDatasetAlerts(t *testing.T) {
+	f, err := os.Open(datasetPath(t, "stratosphere/002-zeek-scenario-port-scanning/conn.log"))
+	require.NoError(t, err)
+	defer f.Close()
+	p, err := parse.New("zeek")
+	require.NoError(t, err)
+	d, err := detect.New(config.Default().Processor.ActiveProfiles(), detect.OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	var evs []*event.Event
+	sc := bufio.NewScanner(f)
+	var offset int64
+	for sc.Scan() {
+		ev, _ := p.Parse(parse.Input{Tenant: "default", Host: "zeek", Origin: "o", Offset: offset, Line: sc.Bytes(), Now: now})
+		offset += int64(len(sc.Bytes()) + 1)
+		require.Empty(t, ev.ParseError, "line %q", sc.Text())
+		evs = append(evs, ev)
+	}
+	testkit.SortByTime(evs)
+	i := 0
+	byProfile := map[string][]string{}
+	require.NoError(t, d.Replay(func() (*event.Event, error) {
+		if i == len(evs) {
+			return nil, io.EOF
+		}
+		i++
+		return evs[i-1], nil
+	}, func(out detect.Output) error {
+		for _, a := range out.Alerts {
+			if a.Status == alert.StatusFiring {
+				t.Logf("alert %s", a.Summary)
+				byProfile[a.Profile] = append(byProfile[a.Profile], a.Entity)
+			}
+		}
+		return nil
+	}))
+	scans := append(byProfile["port_scan"], byProfile["host_scan"]...)
+	require.Contains(t, scans, "172.16.1.11")
+	for profile, entities := range byProfile {
+		for _, e := range entities {
+			require.Equal(t, "172.16.1.11", e, "%s flagged another entity", profile)
+		}
+	}
 }
