@@ -1,6 +1,7 @@
 package evalset
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
@@ -18,8 +19,9 @@ const (
 // Alert is what scoring needs of one of the engine's alerts.
 type Alert struct {
 	Profile string
-	Tenant  string
-	Entity  string
+	// Tenant is the alert's organization; empty means the labels' tenant.
+	Tenant string
+	Entity string
 	// Time is when the alert was first raised (or its incident first seen),
 	// in event time.
 	Time time.Time
@@ -175,6 +177,7 @@ func (s Scoring) Evaluate(labels Labels, alerts []Alert, windows map[string]int6
 			report.Ignored++
 			continue
 		}
+		a.Tenant = cmp.Or(a.Tenant, labels.Tenant)
 		ps := get(a.Profile)
 		ps.Alerts++
 		w := s.window(a.Profile)

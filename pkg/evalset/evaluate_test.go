@@ -99,7 +99,7 @@ func TestEvaluate(t *testing.T) {
 			name: "every attack once", scoring: DefaultScoring(), windows: mixedWindows,
 			alerts: []Alert{
 				alert(ProfileBruteForce, "A", time.Hour+time.Minute),
-				alert(ProfileBruteForce, "B", 2*time.Hour+4*time.Minute),
+				{Profile: ProfileBruteForce, Entity: "B", Time: after(2*time.Hour + 4*time.Minute)}, // no tenant: the labels'
 				alert(ProfilePasswordSpraying, "C", 3*time.Hour+10*time.Minute),
 				alert(ProfilePortScan, "D", 6*time.Hour+30*time.Minute), // 10m after the end: within the grace
 			},
