@@ -52,6 +52,10 @@ check: ## gofmt, go vet, tidy go.mod files, and each service building alone (GOW
 	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"; fi
 	@echo "check: ok"
 
+.PHONY: eval
+eval: ## Measure every detection profile on the labelled synthetic benchmark (precision, recall, time to detect)
+	$(GO) run ./services/vigil/cmd/vigil eval
+
 .PHONY: bench
 bench: ## Benchmarks (end to end, archiver throughput vs clickhouse-client, forensic lookups, event decoding, metric detector); prints BENCH lines
 	@$(TEST_CH_ENV) bash $(CH) start >/dev/null

@@ -40,6 +40,7 @@ func Root() *cobra.Command {
 		shipper.Command(),
 		shipCommand(),
 		backtestCommand(),
+		evalCommand(),
 		processor.Command(),
 		archiver.Command(),
 		pager.Command(),
