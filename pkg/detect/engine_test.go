@@ -73,7 +73,12 @@ func newEngine(t testing.TB, names ...string) *Engine {
 	return e
 }
 
-func bruteForce(t testing.TB) *Engine { return newEngine(t, "brute_force") }
+// bruteForce returns an engine running brute_force with one-minute windows.
+func bruteForce(t testing.TB) *Engine {
+	e, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	return e
+}
 
 var t0 = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
@@ -139,7 +144,7 @@ func TestBurstRaisesOneAlert(t *testing.T) {
 	require.Equal(t, t0.Add(30*time.Minute), a.FirstSeen)
 	require.GreaterOrEqual(t, a.Explanation.Observed, 10.0, "raised early, on the count so far")
 	require.LessOrEqual(t, a.Explanation.Observed, 120.0)
-	require.GreaterOrEqual(t, a.AnomalyScore, builtin(t, "brute_force").Threshold)
+	require.GreaterOrEqual(t, a.AnomalyScore, testkit.MinuteBruteForce().Threshold)
 	require.Contains(t, a.Links.Query, "src_ip = '203.0.113.7'")
 }
 
@@ -186,7 +191,7 @@ func TestLowWaterHoldsOpenWindows(t *testing.T) {
 func TestEntityCap(t *testing.T) {
 	opts := OptionsFrom(config.Default().Processor)
 	opts.MaxEntities = 5
-	d, err := New([]config.ProfileConfig{builtin(t, "brute_force")}, opts)
+	d, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, opts)
 	require.NoError(t, err)
 	run(t, d, testkit.FailedLogins{Background: 10, Minutes: 3}.Events(t0, 3))
 	require.Equal(t, 5, d.Entities()["brute_force"])

@@ -57,7 +57,7 @@ func TestPasswordSpraying(t *testing.T) {
 		evs = append(evs, ev(t0.Add(200*time.Minute+time.Duration(u*8)*time.Second), "authentication", "failure",
 			func(e *event.Event) { e.SrcIP, e.User = "203.0.113.50", fmt.Sprintf("victim%d", u) }))
 	}
-	all, _ := replay(t, newEngine(t, "password_spraying", "brute_force"), evs)
+	all, _ := replay(t, newEngine(t, "password_spraying"), evs)
 	alerts, _ := byStatus(all)
 	require.Len(t, alerts, 1, "%+v", alerts)
 	require.Equal(t, "password_spraying", alerts[0].Profile)
@@ -114,7 +114,7 @@ func TestUnusualHourLogin(t *testing.T) {
 
 func TestSilentSource(t *testing.T) {
 	var evs []*event.Event
-	stop := t0.Add(9*24*time.Hour + 2*time.Hour)
+	stop := t0.Add(9*24*time.Hour + 3*time.Hour) // 12:00, where a two-hour window starts
 	for m := 0; m < 10*24*60; m++ {
 		at := t0.Add(time.Duration(m) * time.Minute)
 		for h, rate := range []int{30, 5} { // events a minute of two hosts
@@ -131,7 +131,7 @@ func TestSilentSource(t *testing.T) {
 	alerts, resolved := byStatus(all)
 	require.Len(t, alerts, 1, "%+v", alerts)
 	require.Len(t, resolved, 1, "the host came back")
-	require.Equal(t, stop.Add(3*time.Hour), resolved[0].LastSeen, "the last silent window ends when the host is back")
+	require.Equal(t, stop.Add(2*time.Hour), resolved[0].LastSeen, "the next two-hour window has the host's events again")
 	require.Equal(t, "host0", alerts[0].Entity)
 	require.Equal(t, stop, alerts[0].FirstSeen)
 	require.Zero(t, alerts[0].Explanation.Observed)
@@ -179,7 +179,7 @@ func TestFlappingEntityIsOneIncident(t *testing.T) {
 	for b := range 8 {
 		evs = append(evs, testkit.FailedLogins{Minutes: 1, BurstIP: "203.0.113.66", BurstSize: 150}.Events(t0.Add(time.Duration(30+8*b)*time.Minute), 0)...)
 	}
-	e := newEngine(t, "brute_force")
+	e := bruteForce(t)
 	all, _ := replay(t, e, evs)
 	fired, resolved := byStatus(all)
 	ids := map[string]bool{}
@@ -200,7 +200,7 @@ func TestFlappingEntityIsOneIncident(t *testing.T) {
 
 // A burst inside the profile's suppression window opens no incident.
 func TestSuppressionWindow(t *testing.T) {
-	bf := builtin(t, "brute_force")
+	bf := testkit.MinuteBruteForce()
 	bf.Suppress = []config.SuppressConfig{{Days: []string{"mon"}, From: "09:30", To: "10:00"}} // t0 is a Monday, 09:00
 	e, err := New([]config.ProfileConfig{bf}, OptionsFrom(config.Default().Processor))
 	require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
 )
 
@@ -67,4 +68,17 @@ func poisson(rng *rand.Rand, lambda float64) int {
 // SortByTime orders evs by timestamp, stably.
 func SortByTime(evs []*event.Event) {
 	slices.SortStableFunc(evs, func(a, b *event.Event) int { return a.Timestamp.Compare(b.Timestamp) })
+}
+
+// MinuteBruteForce is a brute_force profile with one-minute windows that
+// alerts from 10 failures: the shape the tests of windows, offsets and
+// incidents are written for (the built-in one counts five minutes).
+func MinuteBruteForce() config.ProfileConfig {
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == "brute_force" {
+			p.Window, p.MinValue = time.Minute, 10
+			return p
+		}
+	}
+	panic("no built-in brute_force profile")
 }

@@ -39,6 +39,7 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 			cfg.Processor.Disabled = append(cfg.Processor.Disabled, b.Name)
 		}
 	}
+	cfg.Processor.Profiles = []config.ProfileConfig{testkit.MinuteBruteForce()}
 
 	values := make([][]byte, len(evs))
 	keys := make([][]byte, len(evs))
@@ -86,9 +87,11 @@ func TestBurstOnBrokerRaisesOneAlert(t *testing.T) {
 	evs = append(evs, testkit.FailedLogins{Minutes: 40, BurstIP: "203.0.113.7", BurstAt: 26, BurstSize: 140}.Events(t0, 12)...)
 	testkit.SortByTime(evs)
 	alerts := runOnBroker(t, evs)
-	require.Len(t, alerts, 1, "alerts: %+v", alerts)
+	require.Len(t, alerts, 2, "alerts: %+v", alerts)
 	require.Equal(t, "203.0.113.7", alerts[0].Entity)
 	require.Equal(t, alert.StatusFiring, alerts[0].Status)
+	require.Equal(t, alert.StatusResolved, alerts[1].Status, "quiet again after five windows")
+	require.Equal(t, alerts[0].DedupKey, alerts[1].DedupKey)
 }
 
 func TestSteadyTrafficOnBrokerRaisesNothing(t *testing.T) {

@@ -73,7 +73,7 @@ func bruteForcers(t *testing.T, alerts []alert.Alert) []string {
 	var ips []string
 	for _, a := range alerts {
 		t.Logf("alert %s", a.Summary)
-		if a.Profile == "brute_force" {
+		if a.Profile == "brute_force" && a.Status == alert.StatusFiring {
 			ips = append(ips, a.Entity)
 		}
 	}

@@ -194,7 +194,7 @@ func TestOpenSSHDatasetThroughStack(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(s.inbox, "OpenSSH_2k.log"), b, 0o640))
 	require.Eventually(t, func() bool {
 		return s.count(t, "SELECT count() FROM events FINAL") == 2000 &&
-			s.count(t, "SELECT count() FROM scores FINAL WHERE window_start = toDateTime('2025-12-10 11:04:00')") > 0
+			s.count(t, "SELECT count() FROM scores FINAL WHERE profile = 'brute_force' AND window_start = toDateTime('2025-12-10 11:00:00')") > 0
 	}, 90*time.Second, 250*time.Millisecond)
 	require.Equal(t, uint64(0), s.count(t, "SELECT count() FROM events FINAL WHERE parse_error != ''"))
 	entities := map[string]bool{}
