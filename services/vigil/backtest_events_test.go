@@ -61,7 +61,7 @@ func TestReplayEventsFindsTheBurst(t *testing.T) {
 // table; --json prints the alerts as JSON lines.
 func TestBacktestEventsCommand(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	evs := testkit.FailedLogins{Background: 20, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 150}.Events(start, 9)
+	evs := testkit.FailedLogins{Background: 20, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 400}.Events(start, 9)
 	testkit.SortByTime(evs)
 	var in bytes.Buffer
 	for _, e := range evs {
