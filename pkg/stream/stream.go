@@ -198,12 +198,7 @@ func compression(name string) (kafka.Compression, error) {
 // starts at the earliest offset when the group has none, and commits only
 // when CommitMessages is called.
 func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader {
-	var infoLog, errLog kafka.Logger
-	if c.logger != nil {
-		l := c.logger.With("group", groupID)
-		infoLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) })
-		errLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader error: " + fmt.Sprintf(msg, args...)) })
-	}
+	infoLog, errLog := c.kafkaLoggers("kafka reader", "group", groupID)
 	return kafka.NewReader(kafka.ReaderConfig{
 		Logger:                infoLog,
 		ErrorLogger:           errLog,
@@ -226,6 +221,18 @@ func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader 
 		ReadBackoffMin:        50 * time.Millisecond,
 		ReadBackoffMax:        500 * time.Millisecond,
 	})
+}
+
+// kafkaLoggers returns loggers that pass what kafka-go reports to the
+// client's logger at debug level, or nils without one.
+func (c *Client) kafkaLoggers(what string, attrs ...any) (info, errs kafka.Logger) {
+	if c.logger == nil {
+		return nil, nil
+	}
+	l := c.logger.With(attrs...)
+	info = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug(what + ": " + fmt.Sprintf(msg, args...)) })
+	errs = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug(what + " error: " + fmt.Sprintf(msg, args...)) })
+	return info, errs
 }
 
 // Topic is a topic to create.
