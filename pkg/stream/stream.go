@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -241,6 +242,10 @@ type Topic struct {
 	Partitions int
 	// Compacted topics keep the newest message per key.
 	Compacted bool
+	// Retention, when set, deletes messages older than it (retention.ms);
+	// with Compacted, the newest message per key is also deleted once it
+	// is that old (cleanup.policy=compact,delete). Default: the broker's.
+	Retention time.Duration
 }
 
 // EnsureTopics creates the topics that do not exist yet.
@@ -249,8 +254,14 @@ func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: c.cfg.ReplicationFactor}
-		if t.Compacted {
+		switch {
+		case t.Compacted && t.Retention > 0:
+			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact,delete"}}
+		case t.Compacted:
 			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
+		if t.Retention > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(t.Retention.Milliseconds(), 10)})
 		}
 		req.Topics = append(req.Topics, tc)
 	}
