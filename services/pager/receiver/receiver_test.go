@@ -6,13 +6,10 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/score"
+	"github.com/vigil-soc/vigil/services/pager/internal/hooktest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -76,55 +74,6 @@ func odd() alert.Alert {
 	return a
 }
 
-// request is what a receiver sent.
-type request struct {
-	Method, Path string
-	Header       http.Header
-	Body         []byte
-}
-
-// recorder is a loopback HTTP server that records requests and answers
-// each with the next of its responses (200 once they run out).
-type recorder struct {
-	*httptest.Server
-	mu        sync.Mutex
-	requests  []request
-	responses []response
-}
-
-type response struct {
-	status int
-	header map[string]string
-	body   string
-}
-
-func newRecorder(t *testing.T, responses ...response) *recorder {
-	r := &recorder{responses: responses}
-	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		r.mu.Lock()
-		r.requests = append(r.requests, request{Method: req.Method, Path: req.URL.RequestURI(), Header: req.Header.Clone(), Body: body})
-		res := response{status: http.StatusAccepted}
-		if len(r.responses) > 0 {
-			res, r.responses = r.responses[0], r.responses[1:]
-		}
-		r.mu.Unlock()
-		for k, v := range res.header {
-			w.Header().Set(k, v)
-		}
-		w.WriteHeader(res.status)
-		_, _ = io.WriteString(w, res.body)
-	}))
-	t.Cleanup(r.Close)
-	return r
-}
-
-func (r *recorder) all() []request {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]request(nil), r.requests...)
-}
-
 // receivers returns one receiver of each type, all pointed at srv.
 func receivers(t *testing.T, srv string) map[string]Receiver {
 	t.Helper()
@@ -145,7 +94,7 @@ func receivers(t *testing.T, srv string) map[string]Receiver {
 
 // golden renders a request as the golden files hold it: the request line,
 // the headers that matter, and the body indented.
-func golden(t *testing.T, r request) []byte {
+func golden(t *testing.T, r hooktest.Request) []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s %s\n", r.Method, r.Path)
 	for _, h := range []string{"Authorization", "Content-Type", "User-Agent"} {
@@ -167,9 +116,9 @@ func TestGoldenPayloads(t *testing.T) {
 	for _, typ := range config.ReceiverTypes {
 		for name, a := range cases {
 			t.Run(typ+"_"+name, func(t *testing.T) {
-				srv := newRecorder(t)
+				srv := hooktest.New(t, nil)
 				require.NoError(t, receivers(t, srv.URL)[typ].Notify(context.Background(), a))
-				reqs := srv.all()
+				reqs := srv.Requests("/")
 				require.Len(t, reqs, 1)
 				got := golden(t, reqs[0])
 				path := filepath.Join("testdata", typ+"_"+name+".golden")
@@ -247,38 +196,38 @@ func TestErrors(t *testing.T) {
 	now := time.Now()
 	tests := []struct {
 		name      string
-		res       response
+		res       hooktest.Answer
 		retryable bool
 		after     time.Duration
 	}{
-		{"500", response{status: 500, body: "oops"}, true, 0},
-		{"503 with Retry-After", response{status: 503, header: map[string]string{"Retry-After": "3"}}, true, 3 * time.Second},
-		{"429 with Retry-After seconds", response{status: 429, header: map[string]string{"Retry-After": "7"}}, true, 7 * time.Second},
-		{"429 with Retry-After date", response{status: 429, header: map[string]string{"Retry-After": now.Add(time.Hour).UTC().Format(http.TimeFormat)}}, true, time.Hour},
-		{"429 with a bad Retry-After", response{status: 429, header: map[string]string{"Retry-After": "soon"}}, true, 0},
-		{"400", response{status: 400, body: `{"status":"invalid event","message":"key ` + routingKey + ` ` + genieKey + ` ` + bearer + ` ` + slackPath + `"}`}, false, 0},
-		{"401", response{status: 401}, false, 0},
-		{"404", response{status: 404, body: "no_service"}, false, 0},
-		{"410", response{status: 410, body: "channel_is_archived"}, false, 0},
-		{"302", response{status: 302}, false, 0},
+		{"500", hooktest.Answer{Status: 500, Body: "oops"}, true, 0},
+		{"503 with Retry-After", hooktest.Answer{Status: 503, Header: map[string]string{"Retry-After": "3"}}, true, 3 * time.Second},
+		{"429 with Retry-After seconds", hooktest.Answer{Status: 429, Header: map[string]string{"Retry-After": "7"}}, true, 7 * time.Second},
+		{"429 with Retry-After date", hooktest.Answer{Status: 429, Header: map[string]string{"Retry-After": now.Add(time.Hour).UTC().Format(http.TimeFormat)}}, true, time.Hour},
+		{"429 with a bad Retry-After", hooktest.Answer{Status: 429, Header: map[string]string{"Retry-After": "soon"}}, true, 0},
+		{"400", hooktest.Answer{Status: 400, Body: `{"status":"invalid event","message":"key ` + routingKey + ` ` + genieKey + ` ` + bearer + ` ` + slackPath + `"}`}, false, 0},
+		{"401", hooktest.Answer{Status: 401}, false, 0},
+		{"404", hooktest.Answer{Status: 404, Body: "no_service"}, false, 0},
+		{"410", hooktest.Answer{Status: 410, Body: "channel_is_archived"}, false, 0},
+		{"302", hooktest.Answer{Status: 302}, false, 0},
 	}
 	for _, tt := range tests {
 		for _, typ := range config.ReceiverTypes {
 			t.Run(tt.name+"/"+typ, func(t *testing.T) {
-				srv := newRecorder(t, tt.res)
+				srv := hooktest.New(t, hooktest.Script(tt.res))
 				err := receivers(t, srv.URL)[typ].Notify(context.Background(), firing())
 				require.Error(t, err)
 				retry, after := Retryable(err)
 				require.Equal(t, tt.retryable, retry)
 				require.InDelta(t, float64(tt.after), float64(after), float64(2*time.Second))
-				require.Contains(t, err.Error(), fmt.Sprint(tt.res.status))
+				require.Contains(t, err.Error(), fmt.Sprint(tt.res.Status))
 				requireNoSecret(t, typ, err.Error())
 			})
 		}
 	}
 
 	// Nobody listens: a network error, worth retrying.
-	srv := newRecorder(t)
+	srv := hooktest.New(t, nil)
 	srv.Close()
 	for _, typ := range config.ReceiverTypes {
 		err := receivers(t, srv.URL)[typ].Notify(context.Background(), firing())
