@@ -114,9 +114,15 @@ func AlertmanagerPayload(a alert.Alert, receiver, grafanaURL string) Alertmanage
 	}
 }
 
+// WebhookBody returns the JSON the webhook receiver named receiver posts
+// for a.
+func WebhookBody(a alert.Alert, receiver, grafanaURL string) ([]byte, error) {
+	return marshal(AlertmanagerPayload(a, receiver, grafanaURL))
+}
+
 // Notify sends a.
 func (w *Webhook) Notify(ctx context.Context, a alert.Alert) error {
-	body, err := marshal(AlertmanagerPayload(a, w.receiver, w.grafanaURL))
+	body, err := WebhookBody(a, w.receiver, w.grafanaURL)
 	if err != nil {
 		return fmt.Errorf("webhook message: %w", err)
 	}
