@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"strings"
 	"sync"
@@ -365,4 +366,50 @@ func TestFormat(t *testing.T) {
 			require.Equal(t, tt.want, Format(a))
 		})
 	}
+}
+
+// Pagers joining and leaving the group mid-stream (rebalances, a clean
+// shutdown) never send a notification twice and never lose one.
+func TestRebalancesSendOnce(t *testing.T) {
+	var mu sync.Mutex
+	accepted := map[string]int{}
+	h := hooktest.New(t, func(r hooktest.Request, _ int) hooktest.Answer {
+		time.Sleep(5 * time.Millisecond) // a receiver that takes a while, so rebalances find requests under way
+		id := alertIDOf(t, r.Body)
+		mu.Lock()
+		accepted[id]++
+		mu.Unlock()
+		return hooktest.Answer{Status: http.StatusAccepted}
+	})
+	cfg := testConfig(t, config.ReceiverConfig{Name: "soar", Type: "webhook", URL: config.SecretURL(h.URL + "/hook")})
+	k := cfg.Kafka
+	count := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(accepted)
+	}
+	var alerts []alert.Alert
+	for i := range 90 {
+		alerts = append(alerts, testAlert(i))
+	}
+
+	first := startPager(t, cfg, nil)
+	produceAlerts(t, k, k.Topics.Alerts, alerts[:30]...)
+	require.Eventually(t, func() bool { return count() >= 5 }, 30*time.Second, time.Millisecond)
+	second := startPager(t, cfg, nil) // joins while the first is sending
+	produceAlerts(t, k, k.Topics.Alerts, alerts[30:60]...)
+	require.Eventually(t, func() bool { return count() >= 40 }, 30*time.Second, time.Millisecond)
+	first.stop() // leaves while sending
+	third := startPager(t, cfg, nil)
+	produceAlerts(t, k, k.Topics.Alerts, alerts[60:]...)
+	require.Eventually(t, func() bool { return count() == len(alerts) }, 60*time.Second, 10*time.Millisecond)
+	second.stop()
+	third.stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range alerts {
+		require.Equal(t, 1, accepted[a.ID], "alert %s accepted once", a.Entity)
+	}
+	require.Len(t, h.Requests("/hook"), len(alerts))
 }
