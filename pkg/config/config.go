@@ -92,10 +92,9 @@ type TopicsConfig struct {
 	// Silences holds silences, keyed by silence id (compacted). Default
 	// vigil.silences.
 	Silences string `mapstructure:"silences" yaml:"silences"`
-	// Deliveries records every notification the pager delivered or
-	// dead-lettered, keyed by notification id (compacted, kept
-	// pager.dedup_window), so that no pager sends one twice. Default
-	// vigil.pager.deliveries.
+	// Deliveries records every notification the pager delivered, keyed by
+	// notification id (compacted, kept pager.dedup_window), so that no
+	// pager sends one twice. Default vigil.pager.deliveries.
 	Deliveries string `mapstructure:"deliveries" yaml:"deliveries"`
 }
 

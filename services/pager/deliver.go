@@ -24,8 +24,8 @@ const (
 // sent, which is done even while shutting down.
 const recordTimeout = 10 * time.Second
 
-// deliver sends tk until its receiver accepts it or it is dead-lettered,
-// and records the outcome. It reports false when the generation ended
+// deliver sends tk until its receiver accepts it (and records that) or
+// it is dead-lettered. It reports false when the generation ended
 // first: the notification is left to whoever reads the alert next.
 //
 // A process sends one request per receiver at a time, and holds that
@@ -42,7 +42,7 @@ func (p *Pager) deliver(ctx context.Context, tk *task) bool {
 		err := p.request(ctx, tk)
 		if err == nil {
 			p.metrics.notifications.WithLabelValues(t.name, resultDelivered).Inc()
-			p.record(ctx, tk, outcomeDelivered)
+			p.record(ctx, tk)
 			t.sending.Unlock()
 			return true
 		}
@@ -93,8 +93,8 @@ func (p *Pager) verdict(err error, attempts int, elapsed time.Duration) (reason 
 	return "", wait
 }
 
-// giveUp dead-letters tk and records that; false when the generation
-// ended before the dead letter was written.
+// giveUp dead-letters tk; false when the generation ended before the
+// dead letter was written.
 func (p *Pager) giveUp(ctx context.Context, tk *task, reason string, attempts int, err error, elapsed time.Duration) bool {
 	t := tk.target
 	detail := p.redact.Replace(err.Error())
@@ -109,17 +109,19 @@ func (p *Pager) giveUp(ctx context.Context, tk *task, reason string, attempts in
 		return false
 	}
 	p.metrics.notifications.WithLabelValues(t.name, resultDeadLettered).Inc()
-	p.record(ctx, tk, outcomeDeadLettered)
+	// Not recorded: a dead letter produced back onto an alert topic is sent
+	// again (and only to the receivers that did not get it).
+	p.deliveries.release(tk.id)
 	return true
 }
 
-// record writes tk's outcome to the deliveries topic, even if the
-// generation just ended, within recordTimeout.
-func (p *Pager) record(ctx context.Context, tk *task, outcome string) {
+// record writes that tk was delivered to the deliveries topic, even if
+// the generation just ended, within recordTimeout.
+func (p *Pager) record(ctx context.Context, tk *task) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	ok := backoff.Retry(rctx, recordBackoff, p.logger, "record a notification", func(ctx context.Context) error {
-		return p.deliveries.record(ctx, tk.id, p.cfg.Pager.GroupID, tk.target.name, outcome, tk.alert)
+		return p.deliveries.record(ctx, tk.id, p.cfg.Pager.GroupID, tk.target.name, tk.alert)
 	})
 	if !ok {
 		p.metrics.recordErrors.Inc()

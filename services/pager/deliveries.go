@@ -17,8 +17,8 @@ import (
 	"github.com/vigil-soc/vigil/pkg/stream"
 )
 
-// deliveryLog remembers which notifications were delivered or
-// dead-lettered, on a compacted topic every pager loads at start and
+// deliveryLog remembers which notifications were delivered, on a
+// compacted topic every pager loads at start and
 // follows: a notification recorded there is not sent again by any pager
 // of the group, however its alert is read again (a crash before the
 // offset commit, a rebalance, the same alert on two topics). See the
@@ -44,15 +44,8 @@ type deliveryRecord struct {
 	AlertID  string    `json:"alert_id"`
 	DedupKey string    `json:"dedup_key"`
 	Status   string    `json:"status"`
-	Outcome  string    `json:"outcome"`
 	At       time.Time `json:"at"`
 }
-
-// Outcomes of a notification.
-const (
-	outcomeDelivered    = "delivered"
-	outcomeDeadLettered = "dead_lettered"
-)
 
 // notificationID names the notification of one alert message (its id, so
 // its dedup key, incident and status) to one receiver of one group.
@@ -133,9 +126,9 @@ func (d *deliveryLog) release(id string) {
 	d.mu.Unlock()
 }
 
-// record writes that notification id reached outcome, and remembers it.
-func (d *deliveryLog) record(ctx context.Context, id, group, receiver, outcome string, a alert.Alert) error {
-	r := deliveryRecord{Version: 1, Group: group, Receiver: receiver, AlertID: a.ID, DedupKey: a.DedupKey, Status: a.Status, Outcome: outcome, At: time.Now().UTC()}
+// record writes that notification id was delivered, and remembers it.
+func (d *deliveryLog) record(ctx context.Context, id, group, receiver string, a alert.Alert) error {
+	r := deliveryRecord{Version: 1, Group: group, Receiver: receiver, AlertID: a.ID, DedupKey: a.DedupKey, Status: a.Status, At: time.Now().UTC()}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return err

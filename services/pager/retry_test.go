@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -180,4 +181,40 @@ func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// A dead letter produced back onto the alert topic goes to the receiver
+// that could not take it, and not again to the one that did.
+func TestDeadLettersCanBeSentAgain(t *testing.T) {
+	var firstDown atomic.Bool
+	h := hooktest.New(t, func(r hooktest.Request, _ int) hooktest.Answer {
+		if strings.HasPrefix(r.Path, "/down") && len(r.Body) > 0 && firstDown.CompareAndSwap(false, true) {
+			return hooktest.Answer{Status: http.StatusNotFound} // misconfigured, then fixed
+		}
+		return hooktest.Answer{Status: http.StatusOK}
+	})
+	cfg := testConfig(t,
+		config.ReceiverConfig{Name: "up", Type: "webhook", URL: config.SecretURL(h.URL + "/up")},
+		config.ReceiverConfig{Name: "down", Type: "webhook", URL: config.SecretURL(h.URL + "/down")},
+	)
+	k := cfg.Kafka
+	r := startPager(t, cfg, nil)
+	a := testAlert(4)
+	produceAlerts(t, k, k.Topics.Alerts, a)
+	require.Eventually(t, func() bool {
+		return metric(t, r.reg, "vigil_pager_notifications_total", "receiver", "down", "result", resultDeadLettered) == 1
+	}, 30*time.Second, 10*time.Millisecond)
+
+	dl := testkit.ReadAll(t, k, k.Topics.AlertsDLQ)
+	require.Len(t, dl, 1)
+	testkit.Produce(t, k, k.Topics.Alerts, [][]byte{dl[0].Key}, [][]byte{dl[0].Value})
+	require.Eventually(t, func() bool {
+		return metric(t, r.reg, "vigil_pager_notifications_total", "receiver", "down", "result", resultDelivered) == 1
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return metric(t, r.reg, "vigil_pager_notifications_total", "receiver", "up", "result", resultDuplicate) == 1
+	}, 30*time.Second, 10*time.Millisecond)
+	r.stop()
+	require.Len(t, h.Requests("/up"), 1, "the receiver that had it does not get it again")
+	require.Len(t, h.Requests("/down"), 2)
 }
