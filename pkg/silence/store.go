@@ -48,7 +48,8 @@ type Options struct {
 	// Logger reports messages on the topic that are not silences.
 	Logger *slog.Logger
 	// Registerer gets vigil_silences_active and
-	// vigil_silences_invalid_total.
+	// vigil_silences_invalid_total. Stores of one process (in `vigil up`)
+	// may share one: the first store's metrics stand for all.
 	Registerer prometheus.Registerer
 }
 
@@ -66,7 +67,16 @@ func NewStore(client *stream.Client, topic string, o Options) *Store {
 		Name: "vigil_silences_active", Help: "Silences in force now.",
 	}, func() float64 { return float64(len(s.Active(time.Now()))) })
 	if o.Registerer != nil {
-		o.Registerer.MustRegister(s.invalid, s.active)
+		if err := o.Registerer.Register(s.invalid); err != nil {
+			are := prometheus.AlreadyRegisteredError{}
+			if !errors.As(err, &are) {
+				panic(err)
+			}
+			s.invalid = are.ExistingCollector.(prometheus.Counter)
+		}
+		// Another store of the process may have registered the gauge:
+		// it follows the same topic, so it says the same.
+		_ = o.Registerer.Register(s.active)
 	}
 	return s
 }

@@ -143,3 +143,14 @@ func TestShutdownBeforeStart(t *testing.T) {
 	s := silence.NewStore(nil, topic, silence.Options{})
 	require.NoError(t, s.Shutdown(context.Background()))
 }
+
+// Two stores of one process (the processor's and the pager's in `vigil
+// up`) can share a registry.
+func TestStoresShareARegistry(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := silence.NewStore(nil, topic, silence.Options{Registerer: reg})
+	b := silence.NewStore(nil, topic, silence.Options{Registerer: reg})
+	require.NoError(t, a.Shutdown(context.Background()))
+	require.NoError(t, b.Shutdown(context.Background()))
+	require.Equal(t, 0.0, metric(t, reg, "vigil_silences_invalid_total"))
+}

@@ -64,7 +64,8 @@ type target struct {
 // Option configures a Pager.
 type Option func(*Pager)
 
-// WithOutput prints alerts to w instead of pager.output.
+// WithOutput prints alerts to w instead of stdout or stderr; pager.output
+// none still prints nothing.
 func WithOutput(w io.Writer) Option { return func(p *Pager) { p.out = w } }
 
 // WithClock sets the clock silences are checked against. Default time.Now.
@@ -89,6 +90,9 @@ func New(deps service.Deps, opts ...Option) (*Pager, error) {
 	}
 	for _, o := range opts {
 		o(p)
+	}
+	if cfg.Pager.Output == "none" {
+		p.out = nil
 	}
 	var secrets []string
 	for _, rc := range cfg.Pager.Receivers {
