@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -183,6 +185,22 @@ func TestShutdownWithoutStart(t *testing.T) {
 	require.NoError(t, p.Shutdown(context.Background()))
 }
 
+func TestOutput(t *testing.T) {
+	var buf bytes.Buffer
+	for output, want := range map[string]io.Writer{"stdout": &buf, "stderr": &buf, "none": nil} {
+		cfg := config.Default()
+		cfg.Pager.Output = output
+		p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)}, WithOutput(&buf))
+		require.NoError(t, err)
+		require.Equal(t, want, p.out, output)
+	}
+	cfg := config.Default()
+	cfg.Pager.Output = "stderr"
+	p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
+	require.NoError(t, err)
+	require.Equal(t, io.Writer(os.Stderr), p.out)
+}
+
 func TestStartThenShutdown(t *testing.T) {
 	cfg := testConfig(t)
 	r := startPager(t, cfg, nil)
@@ -197,6 +215,7 @@ func TestStartThenShutdown(t *testing.T) {
 func TestDeliversToEveryReceiver(t *testing.T) {
 	h := hooktest.New(t, nil)
 	cfg := testConfig(t, allReceivers(h)...)
+	cfg.Pager.Output = "stdout" // printed to out instead
 	k := cfg.Kafka
 	var out bytes.Buffer
 	var outMu sync.Mutex
