@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigil-soc/vigil/pkg/labels"
 )
 
 // Config is the whole of Vigil's configuration. One file can hold every
@@ -83,6 +86,16 @@ type TopicsConfig struct {
 	Scores string `mapstructure:"scores" yaml:"scores"`
 	// Alerts carries alerts for paging tools. Default vigil.alerts.
 	Alerts string `mapstructure:"alerts" yaml:"alerts"`
+	// AlertsDLQ keeps the notifications the pager could not deliver, with
+	// the receiver and the reason in headers. Default vigil.alerts.dlq.
+	AlertsDLQ string `mapstructure:"alerts_dlq" yaml:"alerts_dlq"`
+	// Silences holds silences, keyed by silence id (compacted). Default
+	// vigil.silences.
+	Silences string `mapstructure:"silences" yaml:"silences"`
+	// Deliveries records every notification the pager delivered, keyed by
+	// notification id (compacted, kept pager.dedup_window), so that no
+	// pager sends one twice. Default vigil.pager.deliveries.
+	Deliveries string `mapstructure:"deliveries" yaml:"deliveries"`
 }
 
 // SASLConfig authenticates to Kafka.
@@ -500,8 +513,120 @@ type ArchiverConfig struct {
 type PagerConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-pager.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// Output is where alerts are printed: stdout or stderr. Default stdout.
+	// Output is where every alert that is not silenced is also printed as
+	// one line: stdout, stderr or none. Default stdout.
 	Output string `mapstructure:"output" yaml:"output"`
+	// Topics are the alert topics to consume; empty means
+	// kafka.topics.alerts alone. Default empty.
+	Topics []string `mapstructure:"topics" yaml:"topics"`
+	// GrafanaURL is Grafana's base URL: alert links that are paths are
+	// made absolute with it. Default empty (links stay paths).
+	GrafanaURL string `mapstructure:"grafana_url" yaml:"grafana_url"`
+	// SessionTimeout is how long a pager may be silent before the others
+	// take over its partitions (Kafka accepts 6s to 5m). Default 10s.
+	SessionTimeout time.Duration `mapstructure:"session_timeout" yaml:"session_timeout"`
+	// CommitInterval is how often finished alerts' offsets are committed.
+	// Default 1s.
+	CommitInterval time.Duration `mapstructure:"commit_interval" yaml:"commit_interval"`
+	// MaxPending bounds the alerts of one partition read and not yet
+	// finished by every receiver: a slow receiver holds back the others
+	// by at most this many alerts. Default 100.
+	MaxPending int `mapstructure:"max_pending" yaml:"max_pending"`
+	// DedupWindow is how long a delivered notification is remembered (and
+	// kept on kafka.topics.deliveries), so that the same alert read again
+	// within it is not sent again. Default 24h.
+	DedupWindow time.Duration `mapstructure:"dedup_window" yaml:"dedup_window"`
+	// Retry says how deliveries are retried.
+	Retry RetryConfig `mapstructure:"retry" yaml:"retry"`
+	// Receivers are where notifications go. Default none.
+	Receivers []ReceiverConfig `mapstructure:"receivers" yaml:"receivers"`
+	// Routes pick each alert's receivers; with none, every alert goes to
+	// every receiver. Default none.
+	Routes []RouteConfig `mapstructure:"routes" yaml:"routes"`
+}
+
+// RetryConfig says how a failed delivery is retried: after a network
+// error, a 5xx or a 429, waiting InitialBackoff, then twice as long each
+// time up to MaxBackoff, with jitter, or as long as a Retry-After says.
+// Other 4xx answers are not retried.
+type RetryConfig struct {
+	// InitialBackoff is the first wait. Default 1s.
+	InitialBackoff time.Duration `mapstructure:"initial_backoff" yaml:"initial_backoff"`
+	// MaxBackoff caps one wait. Default 1m.
+	MaxBackoff time.Duration `mapstructure:"max_backoff" yaml:"max_backoff"`
+	// MaxAttempts is the most tries of one notification before it goes to
+	// the dead-letter topic. Default 10.
+	MaxAttempts int `mapstructure:"max_attempts" yaml:"max_attempts"`
+	// MaxElapsed is the longest a notification is tried for before it goes
+	// to the dead-letter topic. Default 10m.
+	MaxElapsed time.Duration `mapstructure:"max_elapsed" yaml:"max_elapsed"`
+}
+
+// ReceiverTypes are the kinds of receiver.
+var ReceiverTypes = []string{"pagerduty", "opsgenie", "slack", "webhook"}
+
+// ReceiverConfig is one destination of notifications. Keys an item leaves
+// out take the defaults of its type.
+type ReceiverConfig struct {
+	// Name identifies the receiver in routes, metrics and dead letters.
+	Name string `mapstructure:"name" yaml:"name"`
+	// Type is pagerduty, opsgenie, slack or webhook.
+	Type string `mapstructure:"type" yaml:"type"`
+	// URL of the API. pagerduty: the Events API v2 enqueue URL (default
+	// https://events.pagerduty.com/v2/enqueue); opsgenie: the API's base
+	// URL (default https://api.opsgenie.com; https://api.eu.opsgenie.com
+	// in the EU); slack: the incoming webhook URL (required); webhook: the
+	// URL to POST Alertmanager-format JSON to (required). Printed without
+	// its path and query, which may hold a token.
+	URL SecretURL `mapstructure:"url" yaml:"url"`
+	// RoutingKey is the PagerDuty integration key (pagerduty; required).
+	// Never printed.
+	RoutingKey Secret `mapstructure:"routing_key" yaml:"routing_key"`
+	// APIKey is the Opsgenie API integration key, sent as GenieKey
+	// (opsgenie; required). Never printed.
+	APIKey Secret `mapstructure:"api_key" yaml:"api_key"`
+	// BearerToken, when set, is sent as Authorization: Bearer (webhook).
+	// Never printed.
+	BearerToken Secret `mapstructure:"bearer_token" yaml:"bearer_token"`
+	// RateLimit is the most requests per second to this receiver, per
+	// pager process. Default 1.
+	RateLimit float64 `mapstructure:"rate_limit" yaml:"rate_limit"`
+	// Burst is how many requests may go at once above RateLimit. Default 10.
+	Burst int `mapstructure:"burst" yaml:"burst"`
+	// Timeout bounds one request. Default 10s.
+	Timeout time.Duration `mapstructure:"timeout" yaml:"timeout"`
+}
+
+// DefaultReceiverURL returns the URL a receiver of type typ uses when it
+// names none; empty for the types that need one.
+func DefaultReceiverURL(typ string) SecretURL {
+	switch typ {
+	case "pagerduty":
+		return "https://events.pagerduty.com/v2/enqueue"
+	case "opsgenie":
+		return "https://api.opsgenie.com"
+	}
+	return ""
+}
+
+// DefaultReceiver is the receiver every item of pager.receivers starts
+// from.
+func DefaultReceiver() ReceiverConfig {
+	return ReceiverConfig{RateLimit: 1, Burst: 10, Timeout: 10 * time.Second}
+}
+
+// RouteConfig sends the alerts it matches to a receiver. Routes are tried
+// in order; the first that matches an alert takes it, unless it says
+// continue, in which case the routes after it are tried too.
+type RouteConfig struct {
+	// Receiver names a receiver of pager.receivers.
+	Receiver string `mapstructure:"receiver" yaml:"receiver"`
+	// Matchers all must match the alert's labels: label=value, label!=value,
+	// label=~regexp, label!~regexp (regexps match the whole value). None
+	// match every alert.
+	Matchers []string `mapstructure:"matchers" yaml:"matchers"`
+	// Continue tries the next routes as well when this one matches.
+	Continue bool `mapstructure:"continue" yaml:"continue"`
 }
 
 // DefaultMultiline is the multiline setting of a file input that sets
@@ -521,10 +646,13 @@ func Default() Config {
 			Brokers:  []string{"127.0.0.1:9092"},
 			ClientID: "vigil",
 			Topics: TopicsConfig{
-				Events:    "vigil.events",
-				EventsDLQ: "vigil.events.dlq",
-				Scores:    "vigil.scores",
-				Alerts:    "vigil.alerts",
+				Events:     "vigil.events",
+				EventsDLQ:  "vigil.events.dlq",
+				Scores:     "vigil.scores",
+				Alerts:     "vigil.alerts",
+				AlertsDLQ:  "vigil.alerts.dlq",
+				Silences:   "vigil.silences",
+				Deliveries: "vigil.pager.deliveries",
 			},
 			Partitions:        6,
 			ReplicationFactor: 1,
@@ -592,7 +720,23 @@ func Default() Config {
 			RetryBackoff:    500 * time.Millisecond,
 			RetryBackoffMax: 30 * time.Second,
 		},
-		Pager: PagerConfig{GroupID: "vigil-pager", Output: "stdout"},
+		Pager: PagerConfig{
+			GroupID:        "vigil-pager",
+			Output:         "stdout",
+			Topics:         []string{},
+			SessionTimeout: 10 * time.Second,
+			CommitInterval: time.Second,
+			MaxPending:     100,
+			DedupWindow:    24 * time.Hour,
+			Retry: RetryConfig{
+				InitialBackoff: time.Second,
+				MaxBackoff:     time.Minute,
+				MaxAttempts:    10,
+				MaxElapsed:     10 * time.Minute,
+			},
+			Receivers: []ReceiverConfig{},
+			Routes:    []RouteConfig{},
+		},
 	}
 }
 
@@ -618,10 +762,15 @@ func (c *Config) Validate() error {
 	v.nonEmpty("kafka.topics.events_dlq", k.Topics.EventsDLQ)
 	v.nonEmpty("kafka.topics.scores", k.Topics.Scores)
 	v.nonEmpty("kafka.topics.alerts", k.Topics.Alerts)
+	v.nonEmpty("kafka.topics.alerts_dlq", k.Topics.AlertsDLQ)
+	v.nonEmpty("kafka.topics.silences", k.Topics.Silences)
+	v.nonEmpty("kafka.topics.deliveries", k.Topics.Deliveries)
 	seen := map[string]string{}
 	for key, name := range map[string]string{
 		"kafka.topics.events": k.Topics.Events, "kafka.topics.events_dlq": k.Topics.EventsDLQ,
 		"kafka.topics.scores": k.Topics.Scores, "kafka.topics.alerts": k.Topics.Alerts,
+		"kafka.topics.alerts_dlq": k.Topics.AlertsDLQ, "kafka.topics.silences": k.Topics.Silences,
+		"kafka.topics.deliveries": k.Topics.Deliveries,
 	} {
 		if other, dup := seen[name]; dup && name != "" {
 			first, second := min(key, other), max(key, other)
@@ -780,8 +929,7 @@ func (c *Config) Validate() error {
 		v.add("archiver.retry_backoff_max", "must be at least archiver.retry_backoff")
 	}
 
-	v.nonEmpty("pager.group_id", c.Pager.GroupID)
-	v.oneOf("pager.output", c.Pager.Output, "stdout", "stderr")
+	v.pager(c.Pager, k.Topics)
 	return v.err()
 }
 
@@ -854,6 +1002,86 @@ func (v *validator) syslog(key string, c SyslogConfig) {
 	v.positive(key+".batch_wait", float64(c.BatchWait))
 	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" {
 		v.add(key+".timezone", fmt.Sprintf("%q is not a time zone name such as UTC or Europe/Berlin", c.Timezone))
+	}
+}
+
+func (v *validator) pager(p PagerConfig, topics TopicsConfig) {
+	v.nonEmpty("pager.group_id", p.GroupID)
+	v.oneOf("pager.output", p.Output, "stdout", "stderr", "none")
+	for i, t := range p.Topics {
+		key := fmt.Sprintf("pager.topics[%d]", i)
+		switch t {
+		case "":
+			v.add(key, "must not be empty")
+		case topics.Events, topics.EventsDLQ, topics.Scores, topics.AlertsDLQ, topics.Silences, topics.Deliveries:
+			v.add(key, fmt.Sprintf("%q is one of kafka.topics, not an alert topic", t))
+		}
+		if slices.Index(p.Topics, t) < i {
+			v.add(key, fmt.Sprintf("%q is listed twice", t))
+		}
+	}
+	if p.GrafanaURL != "" {
+		v.httpURL("pager.grafana_url", p.GrafanaURL)
+	}
+	if p.SessionTimeout < time.Second || p.SessionTimeout > 30*time.Minute {
+		v.add("pager.session_timeout", fmt.Sprintf("must be from 1s to 30m (Kafka accepts 6s to 5m unless its brokers say otherwise), got %s", p.SessionTimeout))
+	}
+	v.positive("pager.commit_interval", float64(p.CommitInterval))
+	v.between("pager.max_pending", p.MaxPending, 1, 100_000)
+	v.positive("pager.dedup_window", float64(p.DedupWindow))
+	r := p.Retry
+	v.positive("pager.retry.initial_backoff", float64(r.InitialBackoff))
+	if r.MaxBackoff < r.InitialBackoff {
+		v.add("pager.retry.max_backoff", "must be at least pager.retry.initial_backoff")
+	}
+	v.between("pager.retry.max_attempts", r.MaxAttempts, 1, 1000)
+	v.positive("pager.retry.max_elapsed", float64(r.MaxElapsed))
+
+	names := map[string]bool{}
+	for i, rc := range p.Receivers {
+		key := fmt.Sprintf("pager.receivers[%d]", i)
+		switch {
+		case rc.Name == "":
+			v.add(key+".name", "must not be empty")
+		case names[rc.Name]:
+			v.add(key+".name", fmt.Sprintf("%q names another receiver too", rc.Name))
+		}
+		names[rc.Name] = true
+		v.oneOf(key+".type", rc.Type, ReceiverTypes...)
+		if rc.URL == "" {
+			v.add(key+".url", fmt.Sprintf("must be set for a %s receiver", rc.Type))
+		} else {
+			v.httpURL(key+".url", rc.URL.Reveal())
+		}
+		switch rc.Type {
+		case "pagerduty":
+			v.nonEmpty(key+".routing_key", rc.RoutingKey.Reveal())
+		case "opsgenie":
+			v.nonEmpty(key+".api_key", rc.APIKey.Reveal())
+		}
+		v.positive(key+".rate_limit", rc.RateLimit)
+		v.between(key+".burst", rc.Burst, 1, 10_000)
+		v.positive(key+".timeout", float64(rc.Timeout))
+	}
+	for i, rt := range p.Routes {
+		key := fmt.Sprintf("pager.routes[%d]", i)
+		if !names[rt.Receiver] {
+			v.add(key+".receiver", fmt.Sprintf("%q is not the name of one of pager.receivers", rt.Receiver))
+		}
+		for j, m := range rt.Matchers {
+			if _, err := labels.ParseMatcher(m); err != nil {
+				v.add(fmt.Sprintf("%s.matchers[%d]", key, j), err.Error())
+			}
+		}
+	}
+}
+
+// httpURL checks an absolute http or https URL. The error never repeats
+// the URL, which may hold a token.
+func (v *validator) httpURL(key, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an absolute http:// or https:// URL")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,6 +120,63 @@ func TestLoadRejects(t *testing.T) {
 	}
 }
 
+// Receivers take their type's URL and the receiver defaults for the keys
+// they leave out.
+func TestLoadPager(t *testing.T) {
+	c, err := Load(Source{File: "testdata/pager.yaml", Environ: []string{}})
+	require.NoError(t, err)
+	p := c.Pager
+	require.Equal(t, "none", p.Output)
+	require.Equal(t, []string{"vigil.alerts", "vigil.alerts.team-db"}, p.Topics)
+	def := DefaultReceiver()
+	require.Equal(t, []ReceiverConfig{
+		{Name: "oncall", Type: "pagerduty", URL: "https://events.pagerduty.com/v2/enqueue", RoutingKey: "R0UT1NGKEY0123456789abcdefabcdef",
+			RateLimit: def.RateLimit, Burst: def.Burst, Timeout: def.Timeout},
+		{Name: "ops", Type: "opsgenie", URL: "https://api.eu.opsgenie.com", APIKey: "genie-key-5f1e2d3c",
+			RateLimit: 0.5, Burst: def.Burst, Timeout: def.Timeout},
+		{Name: "chat", Type: "slack", URL: "https://hooks.slack.com/services/T000/B000/SLACKTOKENxyz",
+			RateLimit: def.RateLimit, Burst: 3, Timeout: def.Timeout},
+		{Name: "soar", Type: "webhook", URL: "http://soar.internal:8080/hooks/vigil?token=QUERYTOKEN42", BearerToken: "bearer-token-77",
+			RateLimit: def.RateLimit, Burst: def.Burst, Timeout: 3 * time.Second},
+	}, p.Receivers)
+	require.Equal(t, []RouteConfig{
+		{Receiver: "oncall", Matchers: []string{"severity=~high|critical"}, Continue: true},
+		{Receiver: "chat", Matchers: []string{"team=db", `entity!~"10\\..*"`}},
+		{Receiver: "soar"},
+	}, p.Routes)
+}
+
+func TestLoadRejectsPager(t *testing.T) {
+	_, err := Load(Source{File: "testdata/pager_bad.yaml", Environ: []string{}})
+	require.Error(t, err)
+	for _, want := range []string{
+		`pager.topics[1]: "vigil.events" is one of kafka.topics`,
+		`pager.topics[2]: "vigil.alerts" is listed twice`,
+		"pager.receivers[0].routing_key: must not be empty",
+		`pager.receivers[1].name: "oncall" names another receiver too`,
+		"pager.receivers[1].api_key: must not be empty",
+		"pager.receivers[2].url: must be set for a slack receiver",
+		"pager.receivers[3].url: must be an absolute http:// or https:// URL",
+		`pager.receivers[4].type: "email" is not one of`,
+		`pager.routes[0].receiver: "nobody" is not the name of one of pager.receivers`,
+		"pager.routes[0].matchers[0]: bad matcher",
+	} {
+		require.ErrorContains(t, err, want)
+	}
+	_, err = Load(Source{File: "testdata/pager_misspelled.yaml", Environ: []string{}})
+	require.ErrorContains(t, err, "routingkey")
+
+	for _, set := range [][]string{
+		{"pager.output=file"}, {"pager.session_timeout=10ms"}, {"pager.max_pending=0"}, {"pager.retry.max_attempts=0"},
+		{"pager.retry.max_backoff=1ms"}, {"pager.grafana_url=grafana"}, {"kafka.topics.silences=vigil.alerts"},
+		{"pager.dedup_window=0s"}, {"pager.commit_interval=0s"},
+	} {
+		key, _, _ := strings.Cut(set[0], "=")
+		_, err := Load(Source{Set: set, Environ: []string{}})
+		require.ErrorContains(t, err, key, "--set %s", set[0])
+	}
+}
+
 func TestOverrideOrder(t *testing.T) {
 	c, err := Load(Source{
 		File:    "testdata/valid.yaml",
@@ -135,6 +193,9 @@ func TestHideConfigSecrets(t *testing.T) {
 	c, err := Load(Source{File: "testdata/valid.yaml", Environ: []string{"VIGIL_CLICKHOUSE_PASSWORD=s3cret-ch"}})
 	require.NoError(t, err)
 	require.Equal(t, "s3cret-ch", c.ClickHouse.Password.Reveal())
+	pc, err := Load(Source{File: "testdata/pager.yaml", Environ: []string{}})
+	require.NoError(t, err)
+	c.Pager = pc.Pager
 
 	var logBuf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&logBuf, nil)).Info("config", "config", c)
@@ -150,6 +211,11 @@ func TestHideConfigSecrets(t *testing.T) {
 		require.NotContains(t, out, "hunter2", name)
 		require.NotContains(t, out, "s3cret-ch", name)
 		require.NotContains(t, out, "ingest-token-0123456789", name)
+		for _, secret := range []string{"R0UT1NGKEY", "genie-key-5f1e2d3c", "SLACKTOKENxyz", "/services/", "QUERYTOKEN42", "/hooks/vigil", "bearer-token-77"} {
+			require.NotContains(t, out, secret, name)
+		}
+		require.Regexp(t, `https://hooks\.slack\.com/(<|\\u003c)redacted`, out, name)
+		require.Contains(t, out, "https://api.eu.opsgenie.com", name, "a URL without a path prints whole")
 		require.Contains(t, out, "redacted", name)
 	}
 }

@@ -117,6 +117,22 @@ func (c *Config) fillListDefaults() {
 			f.Multiline.Timeout = def.Timeout
 		}
 	}
+	for i := range c.Pager.Receivers {
+		r := &c.Pager.Receivers[i]
+		def := DefaultReceiver()
+		if r.URL == "" {
+			r.URL = DefaultReceiverURL(r.Type)
+		}
+		if r.RateLimit == 0 {
+			r.RateLimit = def.RateLimit
+		}
+		if r.Burst == 0 {
+			r.Burst = def.Burst
+		}
+		if r.Timeout == 0 {
+			r.Timeout = def.Timeout
+		}
+	}
 }
 
 func lookup(environ []string, name string) (string, bool) {

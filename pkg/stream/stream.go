@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,12 +199,7 @@ func compression(name string) (kafka.Compression, error) {
 // starts at the earliest offset when the group has none, and commits only
 // when CommitMessages is called.
 func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader {
-	var infoLog, errLog kafka.Logger
-	if c.logger != nil {
-		l := c.logger.With("group", groupID)
-		infoLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader: " + fmt.Sprintf(msg, args...)) })
-		errLog = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug("kafka reader error: " + fmt.Sprintf(msg, args...)) })
-	}
+	infoLog, errLog := c.kafkaLoggers("kafka reader", "group", groupID)
 	return kafka.NewReader(kafka.ReaderConfig{
 		Logger:                infoLog,
 		ErrorLogger:           errLog,
@@ -228,12 +224,28 @@ func (c *Client) NewGroupReader(groupID string, topics ...string) *kafka.Reader 
 	})
 }
 
+// kafkaLoggers returns loggers that pass what kafka-go reports to the
+// client's logger at debug level, or nils without one.
+func (c *Client) kafkaLoggers(what string, attrs ...any) (info, errs kafka.Logger) {
+	if c.logger == nil {
+		return nil, nil
+	}
+	l := c.logger.With(attrs...)
+	info = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug(what + ": " + fmt.Sprintf(msg, args...)) })
+	errs = kafka.LoggerFunc(func(msg string, args ...any) { l.Debug(what + " error: " + fmt.Sprintf(msg, args...)) })
+	return info, errs
+}
+
 // Topic is a topic to create.
 type Topic struct {
 	Name       string
 	Partitions int
 	// Compacted topics keep the newest message per key.
 	Compacted bool
+	// Retention, when set, deletes messages older than it (retention.ms);
+	// with Compacted, the newest message per key is also deleted once it
+	// is that old (cleanup.policy=compact,delete). Default: the broker's.
+	Retention time.Duration
 }
 
 // EnsureTopics creates the topics that do not exist yet.
@@ -242,8 +254,14 @@ func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: c.cfg.ReplicationFactor}
-		if t.Compacted {
+		switch {
+		case t.Compacted && t.Retention > 0:
+			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact,delete"}}
+		case t.Compacted:
 			tc.ConfigEntries = []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}
+		}
+		if t.Retention > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(t.Retention.Milliseconds(), 10)})
 		}
 		req.Topics = append(req.Topics, tc)
 	}

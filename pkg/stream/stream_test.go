@@ -282,6 +282,7 @@ func TestEnsureTopics(t *testing.T) {
 		{Name: "vigil.events", Partitions: 3},
 		{Name: "vigil.events.dlq", Partitions: 1},
 		{Name: "vigil.processor.brute_force.changelog", Partitions: 4, Compacted: true},
+		{Name: "vigil.notifications", Partitions: 1, Compacted: true, Retention: 36 * time.Hour},
 	}
 	require.NoError(t, c.EnsureTopics(ctx, topics...))
 	require.NoError(t, c.EnsureTopics(ctx, topics...), "a second call is fine")
@@ -297,19 +298,25 @@ func TestEnsureTopics(t *testing.T) {
 	res, err := cl.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{
 		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topics[2].Name, ConfigNames: []string{"cleanup.policy"}},
 		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topics[0].Name, ConfigNames: []string{"cleanup.policy"}},
+		{ResourceType: kafka.ResourceTypeTopic, ResourceName: topics[3].Name, ConfigNames: []string{"cleanup.policy", "retention.ms"}},
 	}})
 	require.NoError(t, err)
-	policy := map[string]string{}
+	policy, retention := map[string]string{}, map[string]string{}
 	for _, r := range res.Resources {
 		require.NoError(t, r.Error)
 		for _, e := range r.ConfigEntries {
-			if e.ConfigName == "cleanup.policy" {
+			switch e.ConfigName {
+			case "cleanup.policy":
 				policy[r.ResourceName] = e.ConfigValue
+			case "retention.ms":
+				retention[r.ResourceName] = e.ConfigValue
 			}
 		}
 	}
 	require.Equal(t, "compact", policy[topics[2].Name])
 	require.NotEqual(t, "compact", policy[topics[0].Name])
+	require.Equal(t, "compact,delete", policy[topics[3].Name])
+	require.Equal(t, "129600000", retention[topics[3].Name])
 }
 
 func TestEnsureTopicsReportsErrors(t *testing.T) {

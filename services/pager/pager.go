@@ -2,142 +2,239 @@ package pager
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/time/rate"
 
-	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/silence"
 	"github.com/vigil-soc/vigil/pkg/stream"
+	"github.com/vigil-soc/vigil/pkg/telemetry"
+	"github.com/vigil-soc/vigil/services/pager/receiver"
 )
 
 // Pager is the pager's lifecycle. See the package doc.
 type Pager struct {
 	cfg     config.Config
 	logger  *slog.Logger
-	out     io.Writer
 	metrics *metrics
+	ready   *telemetry.Readiness
+	now     func() time.Time
 
-	client *stream.Client
-	reader *kafka.Reader
+	outMu sync.Mutex
+	out   io.Writer // nil: print nothing
+
+	targets map[string]*target
+	router  router
+	// redact removes every receiver's secrets from text that is logged or
+	// dead-lettered (each receiver already removes its own).
+	redact *strings.Replacer
+
+	client     *stream.Client
+	silences   *silence.Store
+	deliveries *deliveryLog
+	dlq        *kafka.Writer
+	group      *kafka.ConsumerGroup
 
 	loop service.Loop
 }
 
-// New returns a pager that prints to the configured output.
-func New(deps service.Deps) (*Pager, error) {
-	out := io.Writer(os.Stdout)
-	if deps.Config.Pager.Output == "stderr" {
-		out = os.Stderr
+// target is one configured receiver with its limits.
+type target struct {
+	name string
+	receiver.Receiver
+	limiter *rate.Limiter
+	timeout time.Duration
+	// sending is held from a request to the record of its outcome.
+	sending sync.Mutex
+	// warn logs a dead letter at most once a minute.
+	warn rate.Sometimes
+}
+
+// Option configures a Pager.
+type Option func(*Pager)
+
+// WithOutput prints alerts to w instead of stdout or stderr; pager.output
+// none still prints nothing.
+func WithOutput(w io.Writer) Option { return func(p *Pager) { p.out = w } }
+
+// WithClock sets the clock silences are checked against. Default time.Now.
+func WithClock(now func() time.Time) Option { return func(p *Pager) { p.now = now } }
+
+// New returns a pager built from deps.Config.Pager; it connects at Start.
+func New(deps service.Deps, opts ...Option) (*Pager, error) {
+	cfg := deps.Config
+	p := &Pager{
+		cfg:     cfg,
+		logger:  deps.Logger.With("component", "pager"),
+		metrics: newMetrics(deps.Registry),
+		ready:   telemetry.NewReadiness(),
+		now:     time.Now,
+		targets: map[string]*target{},
 	}
-	return NewWithOutput(deps, out), nil
+	switch cfg.Pager.Output {
+	case "stdout":
+		p.out = os.Stdout
+	case "stderr":
+		p.out = os.Stderr
+	}
+	for _, o := range opts {
+		o(p)
+	}
+	if cfg.Pager.Output == "none" {
+		p.out = nil
+	}
+	var secrets []string
+	for _, rc := range cfg.Pager.Receivers {
+		hidden := []string{rc.RoutingKey.Reveal(), rc.APIKey.Reveal(), rc.BearerToken.Reveal()}
+		if rc.URL.String() != rc.URL.Reveal() { // the URL has a path, a query or a user
+			hidden = append(hidden, rc.URL.Reveal())
+		}
+		for _, sec := range hidden {
+			if len(sec) >= 4 {
+				secrets = append(secrets, sec, "<redacted>")
+			}
+		}
+		r, err := receiver.New(rc, receiver.Options{GrafanaURL: cfg.Pager.GrafanaURL})
+		if err != nil {
+			return nil, err
+		}
+		p.targets[rc.Name] = &target{
+			name: rc.Name, Receiver: r, timeout: rc.Timeout,
+			limiter: rate.NewLimiter(rate.Limit(rc.RateLimit), rc.Burst),
+			warn:    rate.Sometimes{Interval: time.Minute},
+		}
+	}
+	p.redact = strings.NewReplacer(secrets...)
+	var err error
+	if p.router, err = newRouter(cfg.Pager); err != nil {
+		return nil, err
+	}
+	if deps.Ready != nil {
+		deps.Ready("pager", p.ready.Check)
+	}
+	if p.client, err = stream.NewClient(cfg.Kafka, stream.WithLogger(p.logger)); err != nil {
+		return nil, err
+	}
+	p.silences = silence.NewStore(p.client, cfg.Kafka.Topics.Silences, silence.Options{Logger: p.logger, Registerer: deps.Registry})
+	return p, nil
 }
 
-// NewWithOutput returns a pager that prints to out.
-func NewWithOutput(deps service.Deps, out io.Writer) *Pager {
-	return &Pager{cfg: deps.Config, logger: deps.Logger.With("component", "pager"), out: out, metrics: newMetrics(deps.Registry)}
+// topics are the alert topics the pager consumes.
+func (p *Pager) topics() []string {
+	if len(p.cfg.Pager.Topics) > 0 {
+		return p.cfg.Pager.Topics
+	}
+	return []string{p.cfg.Kafka.Topics.Alerts}
 }
 
-// Start waits for Kafka and starts consuming alerts.
+// Start connects to Kafka, loads the silences and the delivery records,
+// and joins the consumer group.
 func (p *Pager) Start(ctx context.Context) error {
 	k := p.cfg.Kafka
-	client, err := stream.Connect(ctx, k, p.logger, stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions})
+	pc := p.cfg.Pager
+	topics := []stream.Topic{
+		{Name: k.Topics.AlertsDLQ, Partitions: k.Partitions},
+		deliveriesTopic(k.Topics.Deliveries, pc.DedupWindow),
+		silence.Topic(k.Topics.Silences),
+	}
+	for _, t := range p.topics() {
+		topics = append(topics, stream.Topic{Name: t, Partitions: k.Partitions})
+	}
+	client := p.client
+	if err := client.WaitReady(ctx, p.logger); err != nil {
+		return err
+	}
+	if err := client.EnsureTopics(ctx, topics...); err != nil {
+		return err
+	}
+	if err := p.silences.Start(ctx); err != nil {
+		return err
+	}
+	var err error
+	p.deliveries, err = newDeliveryLog(client, k.Topics.Deliveries, pc.DedupWindow, p.logger)
 	if err != nil {
 		return err
 	}
-	p.client = client
-	p.reader = client.NewGroupReader(p.cfg.Pager.GroupID, k.Topics.Alerts)
+	if err := p.deliveries.start(ctx); err != nil {
+		return fmt.Errorf("load delivery records from %s: %w", k.Topics.Deliveries, err)
+	}
+	p.dlq, err = client.NewWriter(k.Topics.AlertsDLQ, stream.WriterOptions{BatchTimeout: time.Millisecond})
+	if err != nil {
+		return err
+	}
+	p.group, err = client.NewConsumerGroup(pc.GroupID, p.topics(), stream.GroupOptions{SessionTimeout: pc.SessionTimeout})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", pc.GroupID, err)
+	}
 	p.loop.Go(p.run)
-	p.logger.Info("pager started", "group", p.cfg.Pager.GroupID, "topic", k.Topics.Alerts)
+	p.logger.Info("pager started", "group", pc.GroupID, "topics", p.topics(), "receivers", len(p.targets),
+		"silences", len(p.silences.Active(p.now())), "deliveries_remembered", p.deliveries.size())
 	return nil
 }
 
-// Shutdown stops consuming; every printed alert's offset is committed.
-// Safe before Start.
-func (p *Pager) Shutdown(ctx context.Context) error {
-	if _, err := p.loop.Stop(ctx); err != nil {
-		return fmt.Errorf("pager shutdown: %w", err)
-	}
-	var err error
-	if p.reader != nil {
-		err = p.reader.Close()
-	}
-	if p.client != nil {
-		p.client.Close()
-	}
-	return err
-}
-
+// run follows the group's generations: each assigned partition is
+// consumed by its own goroutine until the generation ends.
 func (p *Pager) run(ctx context.Context) {
 	for {
-		m, err := p.reader.FetchMessage(ctx)
-		if ctx.Err() != nil {
+		gen, err := p.group.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 			return
 		}
 		if err != nil {
-			p.logger.Warn("fetch failed, retrying", "err", err)
+			p.ready.Set(fmt.Errorf("consumer group: %w", err))
+			p.logger.Warn("consumer group: retrying", "err", err.Error())
 			backoff.Sleep(ctx, time.Second)
 			continue
 		}
-		var a alert.Alert
-		var line string
-		if err := json.Unmarshal(m.Value, &a); err != nil || a.DedupKey == "" {
-			p.metrics.invalid.Inc()
-			line = fmt.Sprintf("ALERT (undecodable, partition %d offset %d): %q", m.Partition, m.Offset, m.Value)
-		} else {
-			line = Format(a)
-			p.metrics.printed.WithLabelValues(a.Severity).Inc()
+		p.ready.Set(nil)
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, pa := range parts {
+				n++
+				gen.Start(func(ctx context.Context) { p.consume(ctx, gen, topic, pa.ID, pa.Offset) })
+			}
 		}
-		// Not written, not committed: retry until it is out (or shutdown,
-		// after which it is delivered again by the next pager).
-		if !backoff.Retry(ctx, writeBackoff, p.logger, "write alert", func(context.Context) error {
-			_, err := fmt.Fprintln(p.out, line)
-			return err
-		}) {
-			return
-		}
-		// The alert is out: commit it even if shutdown has begun meanwhile.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		err = p.reader.CommitMessages(cctx, m)
-		cancel()
-		if err != nil {
-			p.logger.Warn("commit failed; the alert may be printed again", "err", err)
-		}
+		p.logger.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", n)
 	}
 }
 
-// writeBackoff paces retries of writing an alert out.
-var writeBackoff = backoff.Policy{Initial: 100 * time.Millisecond, Max: 10 * time.Second}
-
-// Format renders an alert as one line for a terminal or a log; line breaks
-// in its text are escaped.
-func Format(a alert.Alert) string {
-	line := fmt.Sprintf("ALERT %s [%s] %s score=%.6f first_seen=%s key=%s",
-		a.Status, a.Severity, a.Summary, a.AnomalyScore, a.FirstSeen.UTC().Format(time.RFC3339), a.DedupKey)
-	return strings.NewReplacer("\n", `\n`, "\r", `\r`).Replace(line)
-}
-
-type metrics struct {
-	printed *prometheus.CounterVec
-	invalid prometheus.Counter
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
-		printed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_pager_alerts_printed_total", Help: "Alerts printed, by severity."}, []string{"severity"}),
-		invalid: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_pager_invalid_alerts_total", Help: "Messages on the alert topic that are not alerts (printed raw)."}),
+// Shutdown leaves the group once every partition has finished the
+// requests in flight, recorded them and committed; what was read and not
+// sent yet is left to the next pager. Safe before Start.
+func (p *Pager) Shutdown(ctx context.Context) error {
+	p.ready.Set(errors.New("shutting down"))
+	if _, err := p.loop.Stop(ctx); err != nil {
+		return fmt.Errorf("pager shutdown: %w", err)
 	}
-	if reg != nil {
-		reg.MustRegister(m.printed, m.invalid)
+	var errs []error
+	if p.group != nil {
+		closed := make(chan error, 1)
+		go func() { closed <- p.group.Close() }()
+		select {
+		case err := <-closed:
+			errs = append(errs, err)
+		case <-ctx.Done():
+			return fmt.Errorf("pager shutdown: leaving the consumer group: %w", ctx.Err())
+		}
 	}
-	return m
+	errs = append(errs, p.silences.Shutdown(ctx))
+	if p.deliveries != nil {
+		errs = append(errs, p.deliveries.close())
+	}
+	if p.dlq != nil {
+		errs = append(errs, p.dlq.Close())
+	}
+	p.client.Close()
+	return errors.Join(errs...)
 }

@@ -37,6 +37,7 @@ func Root() *cobra.Command {
 		retentionCommand(),
 		queryCommand(),
 		configCommand(),
+		silenceCommand(),
 		shipper.Command(),
 		shipCommand(),
 		backtestCommand(),

@@ -112,7 +112,10 @@ func Up(ctx context.Context, cfg config.Config, out, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pg := pager.NewWithOutput(withService(deps, "pager"), out)
+	pg, err := pager.New(withService(deps, "pager"), pager.WithOutput(out))
+	if err != nil {
+		return err
+	}
 	ship, err := shipper.New(withService(deps, "shipper"))
 	if err != nil {
 		return err
@@ -122,7 +125,7 @@ func Up(ctx context.Context, cfg config.Config, out, logs io.Writer) error {
 			cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Scores, cfg.Kafka.Topics.Alerts),
 		service.Named{Name: "retention", Component: archiver.NewRetention(withService(deps, "archiver"))},
 		announce("processor", proc, out, "processor scoring failed logins per source IP"),
-		announce("pager", pg, out, "pager printing alerts here"),
+		announce("pager", pg, out, "%s", pagerSummary(cfg.Pager)),
 		announce("shipper", ship, out, "shipper following %s", describeInputs(cfg.Shipper.Files)),
 		announce("summary", noop{}, out, "%s", summary(cfg)),
 	)
@@ -133,6 +136,17 @@ func Up(ctx context.Context, cfg config.Config, out, logs io.Writer) error {
 	}
 	say("stopped cleanly")
 	return nil
+}
+
+func pagerSummary(c config.PagerConfig) string {
+	if len(c.Receivers) == 0 {
+		return "pager printing alerts here (no receivers configured)"
+	}
+	names := make([]string, len(c.Receivers))
+	for i, r := range c.Receivers {
+		names[i] = r.Name + " (" + r.Type + ")"
+	}
+	return "pager delivering alerts to " + strings.Join(names, ", ") + " and printing them here"
 }
 
 func withService(d service.Deps, name string) service.Deps {
