@@ -373,6 +373,20 @@ type ProcessorConfig struct {
 	// Profiles are added to the built-in ones; a profile named like a
 	// built-in one replaces it.
 	Profiles []ProfileConfig `mapstructure:"profiles" yaml:"profiles"`
+	// AlertRoutes publish alerts to further topics besides
+	// kafka.topics.alerts: each alert goes to the topic of every route
+	// whose matchers all match its labels (e.g. severity=critical, or a
+	// team label set by the profile).
+	AlertRoutes []AlertRouteConfig `mapstructure:"alert_routes" yaml:"alert_routes"`
+}
+
+// AlertRouteConfig routes matching alerts to one more topic.
+type AlertRouteConfig struct {
+	// Matchers all must match the alert's labels: label=value,
+	// label!=value, label=~regexp, label!~regexp. None match every alert.
+	Matchers []string `mapstructure:"matchers" yaml:"matchers"`
+	// Topic receives the matching alerts (created when missing).
+	Topic string `mapstructure:"topic" yaml:"topic"`
 }
 
 // ProfileConfig is one detection profile: which events, keyed by what,
@@ -420,6 +434,9 @@ type ProfileConfig struct {
 	// Suppress lists times of the week (UTC) in which the profile opens no
 	// incidents, e.g. a nightly maintenance window.
 	Suppress []SuppressConfig `mapstructure:"suppress" yaml:"suppress"`
+	// Labels are added to the profile's alerts (e.g. team: db), for
+	// routes and silences; they cannot replace the built-in labels.
+	Labels map[string]string `mapstructure:"labels" yaml:"labels"`
 }
 
 // SuppressConfig is a recurring time of the week, in UTC.
@@ -710,6 +727,7 @@ func Default() Config {
 			MaxEntities: 1_000_000,
 			Disabled:    []string{},
 			Profiles:    []ProfileConfig{},
+			AlertRoutes: []AlertRouteConfig{},
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
@@ -904,6 +922,18 @@ func (c *Config) Validate() error {
 	for i, name := range p.Disabled {
 		if !builtin[name] {
 			v.add(fmt.Sprintf("processor.disabled[%d]", i), fmt.Sprintf("%q is not a built-in profile", name))
+		}
+	}
+	for i, r := range p.AlertRoutes {
+		key := fmt.Sprintf("processor.alert_routes[%d]", i)
+		v.nonEmpty(key+".topic", r.Topic)
+		if r.Topic == c.Kafka.Topics.Alerts {
+			v.add(key+".topic", "is kafka.topics.alerts, which gets every alert already")
+		}
+		for j, m := range r.Matchers {
+			if _, err := labels.ParseMatcher(m); err != nil {
+				v.add(fmt.Sprintf("%s.matchers[%d]", key, j), err.Error())
+			}
 		}
 	}
 	names := map[string]bool{}

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vigil-soc/vigil/pkg/alert"
 )
 
 // Profile defaults, for the keys a profile in processor.profiles leaves out.
@@ -68,6 +70,15 @@ func fillProfileDefaults(p *ProfileConfig) {
 			}
 		}
 	}
+}
+
+func validLabelName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Suppression is a parsed SuppressConfig: on the days set (indexed by
@@ -220,6 +231,11 @@ func (v *validator) profile(key string, p ProfileConfig) {
 	}
 	if p.FlapWindow < 0 {
 		v.add(key+".flap_window", "must not be negative")
+	}
+	for name := range p.Labels {
+		if slices.Contains(alert.BuiltinLabels, name) || !validLabelName(name) {
+			v.add(key+".labels", fmt.Sprintf("%q is not a label a profile may set (letters, digits and _, not one of %s)", name, strings.Join(alert.BuiltinLabels, ", ")))
+		}
 	}
 	for i, sp := range p.Suppress {
 		if _, err := ParseSuppress(sp); err != nil {

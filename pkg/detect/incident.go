@@ -128,10 +128,14 @@ func (p *profile) alert(inc *incident, status string) alert.Alert {
 	if x.Season != "" {
 		summary += " at " + x.Season
 	}
+	var resolvedAt time.Time
 	if status == alert.StatusResolved {
 		summary = "Resolved: " + summary
+		resolvedAt = inc.resolvedAt
 	}
 	return alert.Alert{
+		ResolvedAt:   resolvedAt,
+		Labels:       p.cfg.Labels,
 		Version:      1,
 		ID:           alert.ID(key, inc.firstSeen, status),
 		DedupKey:     key,

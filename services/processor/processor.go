@@ -15,6 +15,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/labels"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/stream"
 	"github.com/vigil-soc/vigil/pkg/telemetry"
@@ -37,6 +38,7 @@ type Processor struct {
 	reader *kafka.Reader
 	scores *kafka.Writer
 	alerts *kafka.Writer
+	routes []alertRoute
 
 	// fetched is, per partition, the offset of the last message read;
 	// committed, the offset committed (the next one to read).
@@ -75,11 +77,15 @@ func New(deps service.Deps) (*Processor, error) {
 // Start waits for Kafka, creates the topics and starts consuming.
 func (p *Processor) Start(ctx context.Context) error {
 	k := p.cfg.Kafka
-	client, err := stream.Connect(ctx, k, p.logger,
-		stream.Topic{Name: k.Topics.Events, Partitions: k.Partitions},
-		stream.Topic{Name: k.Topics.Scores, Partitions: k.Partitions},
-		stream.Topic{Name: k.Topics.Alerts, Partitions: k.Partitions},
-	)
+	topics := []stream.Topic{
+		{Name: k.Topics.Events, Partitions: k.Partitions},
+		{Name: k.Topics.Scores, Partitions: k.Partitions},
+		{Name: k.Topics.Alerts, Partitions: k.Partitions},
+	}
+	for _, r := range p.cfg.Processor.AlertRoutes {
+		topics = append(topics, stream.Topic{Name: r.Topic, Partitions: k.Partitions})
+	}
+	client, err := stream.Connect(ctx, k, p.logger, topics...)
 	if err != nil {
 		return err
 	}
@@ -89,6 +95,17 @@ func (p *Processor) Start(ctx context.Context) error {
 	}
 	if p.alerts, err = client.NewWriter(k.Topics.Alerts, stream.WriterOptions{}); err != nil {
 		return err
+	}
+	for _, rc := range p.cfg.Processor.AlertRoutes {
+		ms, err := labels.ParseMatchers(rc.Matchers)
+		if err != nil {
+			return fmt.Errorf("processor.alert_routes: %w", err)
+		}
+		w, err := client.NewWriter(rc.Topic, stream.WriterOptions{})
+		if err != nil {
+			return err
+		}
+		p.routes = append(p.routes, alertRoute{matchers: ms, topic: rc.Topic, w: w})
 	}
 	parts, err := client.Partitions(ctx, k.Topics.Events)
 	if err != nil {
@@ -122,7 +139,11 @@ func (p *Processor) Shutdown(ctx context.Context) error {
 	if p.reader != nil {
 		errs = append(errs, p.reader.Close())
 	}
-	for _, w := range []*kafka.Writer{p.scores, p.alerts} {
+	writers := []*kafka.Writer{p.scores, p.alerts}
+	for _, r := range p.routes {
+		writers = append(writers, r.w)
+	}
+	for _, w := range writers {
 		if w != nil {
 			errs = append(errs, w.Close())
 		}
@@ -199,6 +220,20 @@ func (p *Processor) publish(ctx context.Context, out detect.Output) error {
 		if !backoff.Retry(ctx, publishBackoff, p.logger, "publish alerts", func(ctx context.Context) error { return p.alerts.WriteMessages(ctx, msgs...) }) {
 			return ctx.Err()
 		}
+		for _, r := range p.routes {
+			var routed []kafka.Message
+			for i, a := range out.Alerts {
+				if r.matchers.Matches(a.LabelSet()) {
+					routed = append(routed, kafka.Message{Key: msgs[i].Key, Value: msgs[i].Value})
+				}
+			}
+			if len(routed) == 0 {
+				continue
+			}
+			if !backoff.Retry(ctx, publishBackoff, p.logger, "publish alerts to "+r.topic, func(ctx context.Context) error { return r.w.WriteMessages(ctx, routed...) }) {
+				return ctx.Err()
+			}
+		}
 		p.metrics.alerts.Add(float64(len(msgs)))
 	}
 	if len(out.Scores) > 0 {
@@ -244,6 +279,14 @@ func (p *Processor) commit(ctx context.Context) error {
 		p.committed[m.Partition] = m.Offset + 1
 	}
 	return nil
+}
+
+// alertRoute is one of processor.alert_routes: matching alerts go to its
+// topic as well.
+type alertRoute struct {
+	matchers labels.Matchers
+	topic    string
+	w        *kafka.Writer
 }
 
 // resultNames label vigil_processor_events_total by what Observe did.

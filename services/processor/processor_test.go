@@ -29,7 +29,7 @@ func TestShutdownWithoutStart(t *testing.T) {
 // runOnBroker publishes evs to the events topic, runs a processor until it
 // has published a score for every (IP, window) pair, and returns the alerts
 // on the alerts topic.
-func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
+func runOnBroker(t *testing.T, evs []*event.Event, configure ...func(*config.Config)) []alert.Alert {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Kafka = testkit.Broker(t)
@@ -40,6 +40,9 @@ func runOnBroker(t *testing.T, evs []*event.Event) []alert.Alert {
 		}
 	}
 	cfg.Processor.Profiles = []config.ProfileConfig{testkit.MinuteBruteForce()}
+	for _, c := range configure {
+		c(&cfg)
+	}
 
 	values := make([][]byte, len(evs))
 	keys := make([][]byte, len(evs))
@@ -97,4 +100,31 @@ func TestBurstOnBrokerRaisesOneAlert(t *testing.T) {
 func TestSteadyTrafficOnBrokerRaisesNothing(t *testing.T) {
 	alerts := runOnBroker(t, testkit.FailedLogins{Background: 30, Minutes: 40}.Events(t0, 13))
 	require.Empty(t, alerts)
+}
+
+// Alerts matching a route go to its topic too, with the profile's labels.
+func TestAlertRoutes(t *testing.T) {
+	evs := testkit.FailedLogins{Background: 30, Minutes: 20, BurstIP: "203.0.113.8", BurstAt: 12, BurstSize: 150}.Events(t0, 21)
+	testkit.SortByTime(evs)
+	var cfg config.Config
+	alerts := runOnBroker(t, evs, func(c *config.Config) {
+		c.Processor.Profiles[0].Labels = map[string]string{"team": "secops"}
+		c.Processor.AlertRoutes = []config.AlertRouteConfig{
+			{Matchers: []string{"team=secops", "severity=~high|critical"}, Topic: "vigil.alerts.secops"},
+			{Matchers: []string{"team=db"}, Topic: "vigil.alerts.db"},
+		}
+		require.NoError(t, c.Validate())
+		cfg = *c
+	})
+	require.NotEmpty(t, alerts)
+	require.Equal(t, "secops", alerts[0].Labels["team"])
+	var routed []alert.Alert
+	for _, m := range testkit.ReadAll(t, cfg.Kafka, "vigil.alerts.secops") {
+		var a alert.Alert
+		require.NoError(t, json.Unmarshal(m.Value, &a))
+		require.Equal(t, a.DedupKey, string(m.Key))
+		routed = append(routed, a)
+	}
+	require.Equal(t, alerts, routed, "every alert matches the secops route")
+	require.Empty(t, testkit.ReadAll(t, cfg.Kafka, "vigil.alerts.db"))
 }
