@@ -62,6 +62,14 @@ bench: ## Benchmarks (end to end, archiver throughput vs clickhouse-client, fore
 	    $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./pkg/event/ ./services/archiver/... ./services/vigil/... \
 	    | grep -E '^(BENCH|ok|FAIL|---)'
 
+.PHONY: plugin
+plugin: ## Build the Grafana plugin package (backend for 4 platforms + frontend; npm registry the first time) into services/grafana-datasource/dist
+	bash services/grafana-datasource/build.sh
+
+.PHONY: plugin-backend
+plugin-backend: ## Build only the Grafana plugin's backend executables and plugin.json into services/grafana-datasource/dist (no npm)
+	bash services/grafana-datasource/build.sh backend
+
 .PHONY: compose-config
 compose-config: ## Validate docker-compose.yml (needs docker-compose)
 	docker-compose -f docker-compose.yml config -q
