@@ -17,7 +17,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	plugin "github.com/hashicorp/go-plugin"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
+	"github.com/vigil-soc/vigil/pkg/testkit"
 	grafanads "github.com/vigil-soc/vigil/services/grafana-datasource"
 )
 
@@ -43,7 +45,16 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "build the plugin: %v\n%s", err, out)
 		return 1
 	}
-	return m.Run()
+	code := m.Run()
+	if code == 0 {
+		// In-process data sources and plugin clients are closed by the
+		// tests' cleanups: nothing of theirs may still run.
+		if err := goleak.Find(testkit.GoleakOptions()...); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	return code
 }
 
 // host is the plugin process as Grafana runs it: started through
