@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -128,13 +129,13 @@ func (q *Query) check() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: %s: %s", errBadQuery, field, fmt.Sprintf(format, args...)))
 	}
-	for name, v := range map[string]string{
-		"tenant": q.Tenant, "entity": q.Entity, "profile": q.Profile, "feature": q.Feature,
-		"user": q.User, "host": q.Host, "source": q.Source, "category": q.Category, "outcome": q.Outcome,
-		"text": q.Text, "forensic": q.Forensic,
+	for _, f := range []struct{ name, value string }{
+		{"tenant", q.Tenant}, {"entity", q.Entity}, {"profile", q.Profile}, {"feature", q.Feature},
+		{"user", q.User}, {"host", q.Host}, {"source", q.Source}, {"category", q.Category},
+		{"outcome", q.Outcome}, {"text", q.Text}, {"forensic", q.Forensic},
 	} {
-		if len(v) > maxFieldLen {
-			bad(name, "longer than %d bytes", maxFieldLen)
+		if len(f.value) > maxFieldLen {
+			bad(f.name, "longer than %d bytes", maxFieldLen)
 		}
 	}
 	if len(q.RawSQL) > maxSQLLen {
@@ -193,8 +194,8 @@ func (q *Query) check() error {
 	default:
 		bad("format", "%.100q is not table or time_series", q.Format)
 	}
-	for k, v := range q.Params {
-		if len(k) > 64 || len(v) > maxFieldLen {
+	for _, k := range slices.Sorted(maps.Keys(q.Params)) {
+		if len(k) > 64 || len(q.Params[k]) > maxFieldLen {
 			bad("params", "parameter %.64q: name longer than 64 or value longer than %d bytes", k, maxFieldLen)
 		}
 	}
