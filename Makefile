@@ -4,8 +4,10 @@ SHELL := /bin/bash
 
 GO       ?= go
 BIN      := bin
-MODULES  := pkg schemas services/shipper services/processor services/archiver services/pager services/vigil
+MODULES  := pkg schemas services/shipper services/processor services/archiver services/pager services/vigil services/grafana-datasource
 SERVICES := shipper processor archiver pager
+# Modules that build alone (GOWORK=off) in `make check`.
+STANDALONE := $(SERVICES) vigil grafana-datasource
 PKGS     := $(addsuffix /...,$(addprefix ./,$(MODULES)))
 
 # The test ClickHouse runs on its own ports and data directory, so tests
@@ -48,7 +50,7 @@ check: ## gofmt, go vet, tidy go.mod files, and each service building alone (GOW
 	   if ! git diff --quiet -- go.mod go.sum 2>/dev/null; then \
 	     echo "$$m: go mod tidy changes go.mod/go.sum"; git --no-pager diff --stat -- go.mod go.sum; exit 1; fi) || exit 1; \
 	done
-	@for s in $(SERVICES) vigil; do (cd services/$$s && GOWORK=off $(GO) build ./...) || exit 1; done
+	@for s in $(STANDALONE); do (cd services/$$s && GOWORK=off $(GO) build ./...) || exit 1; done
 	@if command -v docker-compose >/dev/null; then docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"; fi
 	@echo "check: ok"
 
@@ -63,6 +65,14 @@ bench: ## Benchmarks (end to end, archiver vs clickhouse-client, forensic lookup
 	  VIGIL_TEST_CLICKHOUSE=127.0.0.1:$(TEST_CH_TCP) VIGIL_TEST_REQUIRE=1 \
 	    $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./pkg/event/ ./pkg/series/ ./pkg/detect/ ./pkg/evalset/ ./services/archiver/... ./services/vigil/... \
 	    | grep -E '^(BENCH|ok|FAIL|---)'
+
+.PHONY: plugin
+plugin: ## Build the Grafana plugin package (backend for 4 platforms + frontend; npm registry the first time) into services/grafana-datasource/dist
+	bash services/grafana-datasource/build.sh
+
+.PHONY: plugin-backend
+plugin-backend: ## Build only the Grafana plugin's backend executables and plugin.json into services/grafana-datasource/dist (no npm)
+	bash services/grafana-datasource/build.sh backend
 
 .PHONY: compose-config
 compose-config: ## Validate docker-compose.yml (needs docker-compose)

@@ -286,6 +286,10 @@ func TestQueries(t *testing.T) {
 		{
 			"no such alert", "alert-events", map[string]string{"alert": "nope"}, []string{"timestamp"}, nil,
 		},
+		{
+			"another tenant's alert", "alert-events", map[string]string{"alert": "alert-1", "tenant": "acme"},
+			[]string{"timestamp"}, nil,
+		},
 	}
 	env := forensics.Env{Now: t0.Add(2 * time.Hour), Tenant: "default"}
 	covered := map[string]bool{}

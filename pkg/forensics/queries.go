@@ -141,10 +141,11 @@ var alertEvents = Query{
 		"A dedup key covers every alert raised under it.",
 	Params: []Param{
 		{Name: "alert", Type: String, Required: true, Doc: "Alert id, or dedup key (vigil/TENANT/PROFILE/ENTITY)"},
+		{Name: "tenant", Type: String, Default: DefaultTenant, Doc: "Tenant whose alerts and events to search"},
 		limitParam("10000"),
 	},
 	// alert is (tenant, entity, entity_field, [first_seen], [last_seen])
-	// of the alerts with that id or dedup key; alerts.timestamp is the
+	// of the tenant's alerts with that id or dedup key; alerts.timestamp is the
 	// alert's last_seen, and an alert without first_seen (none Vigil
 	// raises) reaches back to the oldest event. On 18.16 a column a lambda uses must also appear
 	// outside one, which the bounds on timestamp do.
@@ -152,7 +153,7 @@ var alertEvents = Query{
     (SELECT tuple(any(tenant), any(entity), any(visitParamExtractString(payload, 'entity_field')),
         groupArray(parseDateTimeBestEffortOrZero(visitParamExtractString(payload, 'first_seen'))), groupArray(timestamp))
      FROM alerts FINAL
-     WHERE id = @alert OR dedup_key = @alert) AS alert
+     WHERE tenant = @tenant AND (id = @alert OR dedup_key = @alert)) AS alert
 SELECT timestamp, src_ip, user, host, action, outcome, message
 FROM events FINAL
 PREWHERE multiIf(alert.3 = 'user.name', user, alert.3 = 'host.name', host, src_ip) = alert.2

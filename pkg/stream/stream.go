@@ -341,3 +341,63 @@ func (c *Client) Partitions(ctx context.Context, topic string) ([]int, error) {
 	}
 	return nil, fmt.Errorf("metadata of %s: topic not found", topic)
 }
+
+// Ping asks the brokers for metadata once, bounded by the dial timeout:
+// whether Kafka is reachable now.
+func (c *Client) Ping(ctx context.Context) error { return c.ping(ctx) }
+
+// ErrNoTopic is returned for a topic the brokers do not have.
+var ErrNoTopic = errors.New("no such topic")
+
+// EndOffsets returns, for each partition of topic, the offset the next
+// message written to it will get.
+func (c *Client) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
+	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	if len(md.Topics) != 1 || errors.Is(md.Topics[0].Error, kafka.UnknownTopicOrPartition) || len(md.Topics[0].Partitions) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoTopic, topic)
+	}
+	if err := md.Topics[0].Error; err != nil {
+		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
+	}
+	reqs := make([]kafka.OffsetRequest, len(md.Topics[0].Partitions))
+	for i, p := range md.Topics[0].Partitions {
+		reqs[i] = kafka.LastOffsetOf(p.ID)
+	}
+	res, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	out := make(map[int]int64, len(reqs))
+	for _, p := range res.Topics[topic] {
+		if p.Error != nil {
+			return nil, fmt.Errorf("end offset of %s/%d: %w", topic, p.Partition, p.Error)
+		}
+		out[p.Partition] = p.LastOffset
+	}
+	return out, nil
+}
+
+// NewPartitionReader returns a reader of one partition of topic, outside
+// any consumer group (it commits nothing), starting at offset.
+func (c *Client) NewPartitionReader(topic string, partition int, offset int64) (*kafka.Reader, error) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		Topic:          topic,
+		Partition:      partition,
+		Dialer:         c.dialer(),
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: 500 * time.Millisecond,
+	})
+	if err := r.SetOffset(offset); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("reader of %s/%d at %d: %w", topic, partition, offset, err)
+	}
+	return r, nil
+}

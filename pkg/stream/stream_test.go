@@ -484,3 +484,51 @@ func TestWaitReadyGivesUp(t *testing.T) {
 	require.Contains(t, err.Error(), "not reachable")
 	require.Error(t, ctx.Err(), "returned only once its context expired")
 }
+
+func TestEndOffsetsAndPartitionReader(t *testing.T) {
+	k := testkit.Broker(t)
+	c := client(t, k)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	require.NoError(t, c.Ping(ctx))
+	_, err := c.EndOffsets(ctx, "no.such.topic")
+	require.ErrorIs(t, err, stream.ErrNoTopic)
+
+	require.NoError(t, c.EnsureTopics(ctx, stream.Topic{Name: "t", Partitions: 2}))
+	ends, err := c.EndOffsets(ctx, "t")
+	require.NoError(t, err)
+	require.Equal(t, map[int]int64{0: 0, 1: 0}, ends)
+
+	w := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: "t", Balancer: &kafka.Hash{}, BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer w.Close()
+	var msgs []kafka.Message
+	for i := range 10 {
+		msgs = append(msgs, kafka.Message{Key: []byte(strconv.Itoa(i)), Value: []byte(strconv.Itoa(i))})
+	}
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+	ends, err = c.EndOffsets(ctx, "t")
+	require.NoError(t, err)
+	require.Equal(t, int64(10), ends[0]+ends[1], "every message counted once: %v", ends)
+
+	// A reader at the end of a partition sees only what is written after.
+	p := 0
+	if ends[0] == 0 {
+		p = 1
+	}
+	r, err := c.NewPartitionReader("t", p, ends[p])
+	require.NoError(t, err)
+	defer r.Close()
+	more := &kafka.Writer{Addr: kafka.TCP(k.Brokers...), Topic: "t", Balancer: fixedPartition(p), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
+	defer more.Close()
+	require.NoError(t, more.WriteMessages(ctx, kafka.Message{Value: []byte("new")}))
+	m, err := r.ReadMessage(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "new", string(m.Value))
+	require.Equal(t, ends[p], m.Offset)
+}
+
+// fixedPartition sends every message to one partition.
+type fixedPartition int
+
+func (f fixedPartition) Balance(kafka.Message, ...int) int { return int(f) }
