@@ -380,24 +380,3 @@ func (c *Client) EndOffsets(ctx context.Context, topic string) (map[int]int64, e
 	}
 	return out, nil
 }
-
-// NewPartitionReader returns a reader of one partition of topic, outside
-// any consumer group (it commits nothing), starting at offset.
-func (c *Client) NewPartitionReader(topic string, partition int, offset int64) (*kafka.Reader, error) {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Brokers,
-		Topic:          topic,
-		Partition:      partition,
-		Dialer:         c.dialer(),
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		ReadBackoffMin: 50 * time.Millisecond,
-		ReadBackoffMax: 500 * time.Millisecond,
-	})
-	if err := r.SetOffset(offset); err != nil {
-		r.Close()
-		return nil, fmt.Errorf("reader of %s/%d at %d: %w", topic, partition, offset, err)
-	}
-	return r, nil
-}

@@ -116,10 +116,7 @@ func (d *Datasource) RunStream(ctx context.Context, req *backend.RunStreamReques
 	errs := make(chan error, len(ends))
 	var wg sync.WaitGroup
 	for p, off := range ends {
-		r, err := d.kafka.NewPartitionReader(topic, p, off)
-		if err != nil {
-			return fmt.Errorf("alert stream: %w", err)
-		}
+		r := d.kafka.NewPartitionReader(topic, p, off)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
