@@ -3,6 +3,7 @@ package vigil
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,4 +88,36 @@ func TestBacktestEventsCommand(t *testing.T) {
 	var a alert.Alert
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
 	require.Equal(t, "vigil/default/brute_force/203.0.113.7", a.DedupKey)
+}
+
+// --from-clickhouse replays the stored events of the range, one copy each
+// (a duplicated row counts once), with their labels.
+func TestBacktestFromClickHouse(t *testing.T) {
+	ch := testkit.ClickHouse(t)
+	start := time.Date(2025, 3, 5, 10, 0, 0, 0, time.UTC)
+	evs := testkit.FailedLogins{Background: 20, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 400}.Events(start, 3)
+	rows := make([][]any, 0, len(evs)+1)
+	for _, e := range evs {
+		ts := e.Timestamp.Truncate(time.Second)
+		rows = append(rows, []any{e.ID, ts, uint32(e.Timestamp.Sub(ts)), e.Tenant, e.Source, e.Category, e.Action, e.Outcome, e.SrcIP,
+			[]string{"tag"}, []string{"x"}})
+	}
+	rows = append(rows, rows[len(rows)-1]) // a copy the archiver wrote twice
+	testkit.Insert(t, ch, "events", "id, timestamp, timestamp_ns, tenant, source, category, action, outcome, src_ip, attr_keys, attr_values", rows...)
+	conn := []string{"--set", "clickhouse.addr=" + ch.Addr[0], "--set", "clickhouse.database=" + ch.Database}
+
+	out, errOut, err := backtest(t, "", append([]string{"--from-clickhouse", "--from", "2025-03-05 00:00:00", "--to", "2025-03-06 00:00:00",
+		"--profile", "brute_force", "--json"}, conn...)...)
+	require.NoError(t, err, errOut)
+	require.Contains(t, errOut, fmt.Sprintf("replayed %d events", len(evs)))
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	require.Len(t, lines, 1, out)
+	var a alert.Alert
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &a))
+	require.Equal(t, "203.0.113.7", a.Entity)
+	require.Equal(t, start.Add(20*time.Minute), a.FirstSeen)
+
+	_, errOut, err = backtest(t, "", append([]string{"--from-clickhouse", "--from", "2025-03-06 00:00:00", "--profile", "brute_force"}, conn...)...)
+	require.NoError(t, err)
+	require.Contains(t, errOut, "replayed 0 events")
 }
