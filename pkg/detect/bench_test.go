@@ -11,6 +11,7 @@ import (
 
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
 // cpuTime is the CPU time this process has used (user and system, every
@@ -23,7 +24,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 // BenchmarkEngine runs failed logins from 1,000,000 source IPs through the
-// brute_force profile (a count per IP and minute, judged against the IP's
+// brute_force profile with one-minute windows (a count per IP and minute, judged against the IP's
 // EWMA with a negative binomial tail): every event is matched, keyed and
 // counted, every window closed learns and scores each IP in it. It reports
 // events per second of CPU time (the engine runs on one goroutine; the
@@ -40,7 +41,7 @@ func BenchmarkEngine(b *testing.B) {
 		ips[i] = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
 	}
 	evs := make([]event.Event, 4096)
-	e, err := New([]config.ProfileConfig{builtin(b, "brute_force")}, OptionsFrom(config.Default().Processor))
+	e, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, OptionsFrom(config.Default().Processor))
 	require.NoError(b, err)
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	now := start.Add(24 * time.Hour)
