@@ -49,6 +49,9 @@ func startStack(t testing.TB, defaults bool) *stack {
 	if !defaults {
 		cfg.Shipper.PollInterval = 50 * time.Millisecond
 		cfg.Processor.IdleFlush = time.Second
+		// One-minute brute-force windows: the last ones close (idle flush,
+		// lateness) within the tests' patience.
+		cfg.Processor.Profiles = []config.ProfileConfig{testkit.MinuteBruteForce()}
 		cfg.Archiver.FlushInterval = 200 * time.Millisecond
 	}
 	require.NoError(t, cfg.Validate())
