@@ -161,6 +161,10 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 		if !p.match.match(ev) {
 			continue
 		}
+		name, h, ok := p.entityOf(ev)
+		if !ok {
+			continue // without the key fields the profile has no entity to count it for
+		}
 		if !dupChecked {
 			dupChecked = true
 			if ln.seen.seenBefore(ev.ID) {
@@ -171,7 +175,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 			w = weight(ev)
 		}
 		matched = true
-		if e.observe(p, ev, pos, w) {
+		if e.observe(p, ev, pos, w, name, h) {
 			counted = true
 		}
 	}
@@ -187,12 +191,9 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 	return Ignored
 }
 
-// observe adds ev to p; false when it is late for p or lacks p's key.
-func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64) bool {
-	name, h, ok := p.entityOf(ev)
-	if !ok {
-		return false
-	}
+// observe adds ev, of entity name (hash h), to p; false when it is late
+// for p.
+func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, name string, h uint64) bool {
 	start := ev.Timestamp.UnixNano()
 	start -= mod(start, p.step)
 	if start+p.step <= p.closedTo.UnixNano() {
