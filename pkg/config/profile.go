@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
+	"github.com/vigil-soc/vigil/pkg/labels"
 )
 
 // Profile defaults, for the keys a profile in processor.profiles leaves out.
@@ -70,15 +71,6 @@ func fillProfileDefaults(p *ProfileConfig) {
 			}
 		}
 	}
-}
-
-func validLabelName(s string) bool {
-	for i, r := range s {
-		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Suppression is a parsed SuppressConfig: on the days set (indexed by
@@ -233,7 +225,7 @@ func (v *validator) profile(key string, p ProfileConfig) {
 		v.add(key+".flap_window", "must not be negative")
 	}
 	for name := range p.Labels {
-		if slices.Contains(alert.BuiltinLabels, name) || !validLabelName(name) {
+		if slices.Contains(alert.BuiltinLabels, name) || !labels.ValidName(name) {
 			v.add(key+".labels", fmt.Sprintf("%q is not a label a profile may set (letters, digits and _, not one of %s)", name, strings.Join(alert.BuiltinLabels, ", ")))
 		}
 	}

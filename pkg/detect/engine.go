@@ -381,7 +381,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	end := watermark.UnixNano()
 	end -= mod(end, p.step)
 	if t := time.Unix(0, end).UTC(); t.After(p.closedTo) {
-		if p.hasLow() && !p.closedTo.IsZero() {
+		if p.low && !p.closedTo.IsZero() {
 			// Windows in which nothing at all was counted still exist for
 			// entities judged low: a silent source is silent everywhere.
 			from := max(p.closedTo.UnixNano(), end-maxEmptyWindows*p.step)
@@ -399,15 +399,6 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 // maxEmptyWindows bounds the empty windows closed in one step for a
 // profile judged low, after a long gap in the stream.
 const maxEmptyWindows = 1008
-
-func (p *profile) hasLow() bool {
-	for _, f := range p.feats {
-		if f.low {
-			return true
-		}
-	}
-	return false
-}
 
 // anomalous reports whether a judged value alerts.
 func (p *profile) anomalous(f *feature, anomaly, x float64) bool {

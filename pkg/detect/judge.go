@@ -173,13 +173,13 @@ func (p *profile) close(w *window, out *Output) {
 		ent := p.entities[h]
 		if ent == nil {
 			ent = p.newEntity(h, w.start)
-			if ent != nil && p.hasLow() {
+			if ent != nil && p.low {
 				ent.tenant, ent.name = c.tenant, c.entity
 			}
 		}
 		p.closeCell(w.start, h, c, ent, peers, learned, out)
 	}
-	if p.hasLow() {
+	if p.low {
 		p.closeAbsent(w, out)
 	}
 	for i, f := range p.feats {

@@ -84,6 +84,7 @@ type profile struct {
 	key        []getter
 	entityName string // the key fields joined by |
 	feats      []*feature
+	low        bool  // some feature is judged low: absent entities are judged too
 	step       int64 // window length in nanoseconds
 
 	windows  map[int64]*window // open windows by start (unix ns)
@@ -159,6 +160,7 @@ func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
 			p.entityName += "|" + fc.Field
 		}
 		p.feats = append(p.feats, f)
+		p.low = p.low || f.low
 	}
 	return p, nil
 }

@@ -74,13 +74,11 @@ func ParseMatcher(s string) (Matcher, error) {
 // !~.
 func NewMatcher(name string, op Op, value string) (Matcher, error) {
 	m := Matcher{Name: name, Op: op, Value: value}
-	for i := range len(name) {
-		if !isNameByte(name[i], i == 0) {
-			return Matcher{}, fmt.Errorf("%w: label name %q: want letters, digits and _, not starting with a digit", ErrBadMatcher, name)
-		}
-	}
 	if name == "" {
 		return Matcher{}, fmt.Errorf("%w: empty label name", ErrBadMatcher)
+	}
+	if !ValidName(name) {
+		return Matcher{}, fmt.Errorf("%w: label name %q: want letters, digits and _, not starting with a digit", ErrBadMatcher, name)
 	}
 	switch op {
 	case OpEqual, OpNotEqual:
@@ -94,6 +92,17 @@ func NewMatcher(name string, op Op, value string) (Matcher, error) {
 		return Matcher{}, fmt.Errorf("%w: unknown operator %q", ErrBadMatcher, op)
 	}
 	return m, nil
+}
+
+// ValidName reports whether s is a label name: letters, digits and _, not
+// starting with a digit.
+func ValidName(s string) bool {
+	for i := range len(s) {
+		if !isNameByte(s[i], i == 0) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isNameByte(b byte, first bool) bool {

@@ -250,7 +250,7 @@ type Topic struct {
 
 // EnsureTopics creates the topics that do not exist yet.
 func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
-	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	cl := c.kafkaClient()
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: c.cfg.ReplicationFactor}
@@ -321,7 +321,7 @@ func (c *Client) ping(ctx context.Context) error {
 
 // Partitions returns the partition ids of topic.
 func (c *Client) Partitions(ctx context.Context, topic string) ([]int, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	cl := c.kafkaClient()
 	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
@@ -339,7 +339,7 @@ func (c *Client) Partitions(ctx context.Context, topic string) ([]int, error) {
 		}
 		return ids, nil
 	}
-	return nil, fmt.Errorf("metadata of %s: topic not found", topic)
+	return nil, fmt.Errorf("metadata of %s: %w", topic, ErrNoTopic)
 }
 
 // Ping asks the brokers for metadata once, bounded by the dial timeout:
@@ -352,7 +352,7 @@ var ErrNoTopic = errors.New("no such topic")
 // EndOffsets returns, for each partition of topic, the offset the next
 // message written to it will get.
 func (c *Client) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
+	cl := c.kafkaClient()
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)

@@ -62,26 +62,7 @@ func (t *Table) Start(ctx context.Context) error {
 	return t.Sync(ctx)
 }
 
-func (t *Table) partitions(ctx context.Context) ([]int, error) {
-	res, err := t.c.kafkaClient().Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", t.topic, err)
-	}
-	for _, tp := range res.Topics {
-		if tp.Name != t.topic {
-			continue
-		}
-		if tp.Error != nil {
-			return nil, fmt.Errorf("metadata of %s: %w", t.topic, tp.Error)
-		}
-		ps := make([]int, len(tp.Partitions))
-		for i, p := range tp.Partitions {
-			ps[i] = p.ID
-		}
-		return ps, nil
-	}
-	return nil, fmt.Errorf("metadata of %s: no such topic", t.topic)
-}
+func (t *Table) partitions(ctx context.Context) ([]int, error) { return t.c.Partitions(ctx, t.topic) }
 
 func (t *Table) follow(ctx context.Context, r *kafka.Reader) {
 	for {

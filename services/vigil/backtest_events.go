@@ -28,7 +28,23 @@ type eventsBacktest struct {
 	Scores map[string]int
 	Alerts []alert.Alert // each incident's firing alert, once
 	Stats  detect.Stats
-	seen   map[string]bool // ids of the alerts kept
+	paged  pages
+}
+
+// pages remembers the ids of the firing alerts that paged.
+type pages map[string]bool
+
+// add returns what of alerts would have paged: each incident's firing
+// alert, once (a flap republishes it, a resolution follows it).
+func (p pages) add(alerts []alert.Alert) []alert.Alert {
+	var out []alert.Alert
+	for _, a := range alerts {
+		if a.Status == alert.StatusFiring && !p[a.ID] {
+			p[a.ID] = true
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // selectProfiles returns the active profiles, or only the one named.
@@ -53,7 +69,7 @@ func replayEvents(profiles []config.ProfileConfig, opts detect.Options, next fun
 	if err != nil {
 		return nil, err
 	}
-	res := &eventsBacktest{Scores: map[string]int{}, seen: map[string]bool{}}
+	res := &eventsBacktest{Scores: map[string]int{}, paged: pages{}}
 	err = eng.Replay(func() (*event.Event, error) {
 		ev, err := next()
 		if err == nil {
@@ -64,14 +80,7 @@ func replayEvents(profiles []config.ProfileConfig, opts detect.Options, next fun
 		for _, s := range out.Scores {
 			res.Scores[s.Profile]++
 		}
-		for _, a := range out.Alerts {
-			// What would have paged: each incident's first firing alert (a
-			// flap republishes it, a resolution follows it).
-			if a.Status == alert.StatusFiring && !res.seen[a.ID] {
-				res.seen[a.ID] = true
-				res.Alerts = append(res.Alerts, a)
-			}
-		}
+		res.Alerts = append(res.Alerts, res.paged.add(out.Alerts)...)
 		return nil
 	})
 	res.Stats = eng.Stats()

@@ -19,27 +19,35 @@ import (
 	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
-// A replay of failed logins with one burst finds the burst, and only it;
-// a line that is not an event is counted, not fatal.
-func TestReplayEventsFindsTheBurst(t *testing.T) {
-	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
-	evs := testkit.FailedLogins{Background: 30, Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 40, BurstSize: 200}.Events(start, 5)
-	testkit.SortByTime(evs)
+// ndjson encodes evs one per line, with the line bad after the event at
+// index badAfter.
+func ndjson(t *testing.T, evs []*event.Event, badAfter int, bad string) *bytes.Buffer {
+	t.Helper()
 	var in bytes.Buffer
 	for i, e := range evs {
 		b, err := event.Encode(e)
 		require.NoError(t, err)
 		in.Write(b)
 		in.WriteByte('\n')
-		if i == 10 {
-			in.WriteString("{not an event\n")
+		if i == badAfter {
+			in.WriteString(bad + "\n")
 		}
 	}
+	return &in
+}
+
+// A replay of failed logins with one burst finds the burst, and only it;
+// a line that is not an event is counted, not fatal.
+func TestReplayEventsFindsTheBurst(t *testing.T) {
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	evs := testkit.FailedLogins{Background: 30, Minutes: 60, BurstIP: "203.0.113.7", BurstAt: 40, BurstSize: 200}.Events(start, 5)
+	testkit.SortByTime(evs)
+	in := ndjson(t, evs, 10, "{not an event")
 	cfg := config.Default().Processor
 	profiles, err := selectProfiles(cfg, "brute_force")
 	require.NoError(t, err)
 	var bad badLines
-	res, err := replayEvents(profiles, detect.OptionsFrom(cfg), ndjsonEvents(&in, &bad))
+	res, err := replayEvents(profiles, detect.OptionsFrom(cfg), ndjsonEvents(in, &bad))
 	require.NoError(t, err)
 	require.Equal(t, len(evs), res.Events)
 	require.Equal(t, 1, bad.N)
@@ -64,14 +72,7 @@ func TestBacktestEventsCommand(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	evs := testkit.FailedLogins{Background: 20, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 400}.Events(start, 9)
 	testkit.SortByTime(evs)
-	var in bytes.Buffer
-	for _, e := range evs {
-		b, err := event.Encode(e)
-		require.NoError(t, err)
-		in.Write(b)
-		in.WriteByte('\n')
-	}
-	in.WriteString("not json\n")
+	in := ndjson(t, evs, len(evs)-1, "not json")
 	path := filepath.Join(t.TempDir(), "events.ndjson")
 	require.NoError(t, os.WriteFile(path, in.Bytes(), 0o600))
 

@@ -88,7 +88,7 @@ func runEval(ec evalset.Config, pc config.ProcessorConfig, diag *evalDiag) (eval
 		return evalset.Report{}, 0, err
 	}
 	var alerts []evalset.Alert
-	seen := map[string]bool{}
+	paged := pages{}
 	windows := map[string]int64{}
 	evalStart := ec.Start.Add(ec.WarmUp)
 	r := eng.NewReplayer(func(out detect.Output) error {
@@ -108,11 +108,8 @@ func runEval(ec evalset.Config, pc config.ProcessorConfig, diag *evalDiag) (eval
 				}
 			}
 		}
-		for _, a := range out.Alerts {
-			if a.Status == alert.StatusFiring && !seen[a.ID] {
-				seen[a.ID] = true
-				alerts = append(alerts, evalset.Alert{Profile: a.Profile, Tenant: a.Tenant, Entity: a.Entity, Time: a.FirstSeen})
-			}
+		for _, a := range paged.add(out.Alerts) {
+			alerts = append(alerts, evalset.Alert{Profile: a.Profile, Tenant: a.Tenant, Entity: a.Entity, Time: a.FirstSeen})
 		}
 		return nil
 	})
