@@ -59,7 +59,7 @@ type Engine struct {
 type lane struct {
 	maxEvent time.Time // newest event time seen
 	lastWall time.Time // wall clock of the newest event
-	seen     *recentIDs
+	seen     *RecentIDs
 }
 
 // Stats counts what the engine did with the events it was given.
@@ -105,7 +105,7 @@ func (e *Engine) Profiles() []string {
 func (e *Engine) Expect(partitions []int, now time.Time) {
 	for _, id := range partitions {
 		if e.parts[id] == nil {
-			e.parts[id] = &lane{lastWall: now, seen: newRecentIDs(recentIDsPerPartition)}
+			e.parts[id] = &lane{lastWall: now, seen: NewRecentIDs(DefaultRecentIDs)}
 		}
 	}
 }
@@ -147,7 +147,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 	}
 	ln := e.parts[pos.Partition]
 	if ln == nil {
-		ln = &lane{seen: newRecentIDs(recentIDsPerPartition)}
+		ln = &lane{seen: NewRecentIDs(DefaultRecentIDs)}
 		e.parts[pos.Partition] = ln
 	}
 	if ts.After(ln.maxEvent) {
@@ -167,7 +167,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 		}
 		if !dupChecked {
 			dupChecked = true
-			if ln.seen.seenBefore(ev.ID) {
+			if ln.seen.SeenBefore(ev.ID) {
 				// A line the shipper sent again after a crash: counted once.
 				e.stats.Duplicate++
 				return Duplicate

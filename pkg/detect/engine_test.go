@@ -208,18 +208,6 @@ func TestRedeliveredEventsCountOnce(t *testing.T) {
 	require.Equal(t, uint64(1), d.Stats().Counted)
 }
 
-func TestRecentIDsForgetTheOldest(t *testing.T) {
-	r := newRecentIDs(2)
-	id := func(i int64) string { return event.NewID("t", "o", i, nil) }
-	require.False(t, r.seenBefore(id(1)))
-	require.False(t, r.seenBefore(id(2)))
-	require.True(t, r.seenBefore(id(1)))
-	require.False(t, r.seenBefore(id(3))) // evicts 1
-	require.False(t, r.seenBefore(id(1)))
-	require.False(t, r.seenBefore("not-hex"))
-	require.False(t, r.seenBefore("not-hex"), "malformed ids are never duplicates")
-}
-
 func TestFutureEventsAreNotCounted(t *testing.T) {
 	d := bruteForce(t)
 	now := time.Now()
