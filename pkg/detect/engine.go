@@ -32,6 +32,38 @@ type Options struct {
 	IdleFlush time.Duration
 	// MaxEntities caps the entities each profile keeps a baseline for.
 	MaxEntities int
+	// Dedup is how redelivered events are recognised. Default DedupIDs.
+	Dedup DedupMode
+}
+
+// DedupMode is how the engine recognises an event delivered again.
+type DedupMode int
+
+// Dedup modes.
+const (
+	// DedupIDs remembers each partition's DefaultRecentIDs most recent
+	// event ids (of events some profile counts): an id seen again is a
+	// duplicate. For input that a crashed shipper may have sent twice.
+	DedupIDs DedupMode = iota
+	// DedupNone checks nothing: the caller removes duplicates.
+	DedupNone
+	// DedupOffsets takes each partition's offsets to only grow: an event
+	// at or below the highest offset observed on its partition is a
+	// redelivery. No ids are kept. For input read again from a committed
+	// position, as after a restore.
+	DedupOffsets
+)
+
+func (m DedupMode) String() string {
+	switch m {
+	case DedupIDs:
+		return "ids"
+	case DedupNone:
+		return "none"
+	case DedupOffsets:
+		return "offsets"
+	}
+	return "DedupMode(" + strconv.Itoa(int(m)) + ")"
 }
 
 // OptionsFrom returns the options of a processor configuration.
@@ -57,16 +89,26 @@ type Engine struct {
 
 // lane is one input partition's progress.
 type lane struct {
-	maxEvent time.Time // newest event time seen
-	lastWall time.Time // wall clock of the newest event
-	seen     *RecentIDs
+	maxEvent  time.Time  // newest event time seen
+	lastWall  time.Time  // wall clock of the newest event
+	seen      *RecentIDs // DedupIDs
+	offset    int64      // DedupOffsets: the highest offset observed, when hasOffset
+	hasOffset bool
+}
+
+func (e *Engine) newLane(now time.Time) *lane {
+	ln := &lane{lastWall: now}
+	if e.opts.Dedup == DedupIDs {
+		ln.seen = NewRecentIDs(DefaultRecentIDs)
+	}
+	return ln
 }
 
 // Stats counts what the engine did with the events it was given.
 type Stats struct {
 	// Counted by at least one profile; Ignored by all; Late for every
 	// profile that matched; Future: dated beyond the allowed clock skew;
-	// Duplicate: an event id counted already.
+	// Duplicate: delivered again (see DedupMode).
 	Counted, Ignored, Late, Future, Duplicate uint64
 }
 
@@ -105,7 +147,7 @@ func (e *Engine) Profiles() []string {
 func (e *Engine) Expect(partitions []int, now time.Time) {
 	for _, id := range partitions {
 		if e.parts[id] == nil {
-			e.parts[id] = &lane{lastWall: now, seen: NewRecentIDs(DefaultRecentIDs)}
+			e.parts[id] = e.newLane(now)
 		}
 	}
 }
@@ -147,8 +189,15 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 	}
 	ln := e.parts[pos.Partition]
 	if ln == nil {
-		ln = &lane{seen: NewRecentIDs(DefaultRecentIDs)}
+		ln = e.newLane(now)
 		e.parts[pos.Partition] = ln
+	}
+	if e.opts.Dedup == DedupOffsets {
+		if ln.hasOffset && pos.Offset <= ln.offset {
+			e.stats.Duplicate++
+			return Duplicate
+		}
+		ln.offset, ln.hasOffset = pos.Offset, true
 	}
 	if ts.After(ln.maxEvent) {
 		ln.maxEvent = ts
@@ -167,7 +216,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 		}
 		if !dupChecked {
 			dupChecked = true
-			if ln.seen.SeenBefore(ev.ID) {
+			if ln.seen != nil && ln.seen.SeenBefore(ev.ID) {
 				// A line the shipper sent again after a crash: counted once.
 				e.stats.Duplicate++
 				return Duplicate

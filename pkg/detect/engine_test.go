@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -206,6 +207,58 @@ func TestRedeliveredEventsCountOnce(t *testing.T) {
 	require.Equal(t, Duplicate, d.Observe(e, Position{0, 1}, now), "the same event id again, e.g. after a shipper crash")
 	require.Equal(t, uint64(1), d.Stats().Duplicate)
 	require.Equal(t, uint64(1), d.Stats().Counted)
+}
+
+// Each dedup mode recognises its own kind of redelivery: the same id at a
+// new offset (a shipper sending a line again), or an offset not above the
+// partition's highest (a partition read again from a committed position).
+func TestDedupModes(t *testing.T) {
+	a, b := testkit.FailedLogin("192.0.2.1", t0), testkit.FailedLogin("192.0.2.2", t0.Add(time.Second))
+	other := &event.Event{Version: 1, ID: recentID(9), Timestamp: t0, Tenant: "default", Category: "process"}
+	type obs struct {
+		ev   *event.Event
+		pos  Position
+		want Result
+	}
+	tests := []struct {
+		mode DedupMode
+		seq  []obs
+	}{
+		{DedupIDs, []obs{
+			{a, Position{0, 0}, Counted}, {a, Position{0, 1}, Duplicate}, {a, Position{1, 0}, Counted},
+			{b, Position{0, 0}, Counted}, {other, Position{0, 2}, Ignored}, {other, Position{0, 3}, Ignored},
+		}},
+		{DedupNone, []obs{
+			{a, Position{0, 0}, Counted}, {a, Position{0, 0}, Counted}, {a, Position{0, 1}, Counted},
+		}},
+		{DedupOffsets, []obs{
+			{a, Position{0, 5}, Counted}, {a, Position{0, 6}, Counted}, {b, Position{0, 6}, Duplicate},
+			{b, Position{0, 3}, Duplicate}, {b, Position{1, 3}, Counted}, {other, Position{0, 7}, Ignored},
+			{other, Position{0, 7}, Duplicate}, {b, Position{0, 8}, Counted},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.mode), func(t *testing.T) {
+			opts := OptionsFrom(config.Default().Processor)
+			opts.Dedup = tt.mode
+			d, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, opts)
+			require.NoError(t, err)
+			now := t0.Add(time.Hour)
+			dups := uint64(0)
+			for i, o := range tt.seq {
+				require.Equal(t, o.want, d.Observe(o.ev, o.pos, now), "observation %d", i)
+				if o.want == Duplicate {
+					dups++
+				}
+			}
+			require.Equal(t, dups, d.Stats().Duplicate)
+			if tt.mode != DedupIDs {
+				for _, ln := range d.parts {
+					require.Nil(t, ln.seen, "no id memory")
+				}
+			}
+		})
+	}
 }
 
 func TestFutureEventsAreNotCounted(t *testing.T) {
