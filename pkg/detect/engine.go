@@ -34,6 +34,13 @@ type Options struct {
 	MaxEntities int
 	// Dedup is how redelivered events are recognised. Default DedupIDs.
 	Dedup DedupMode
+	// ExplicitIdle: a partition stops holding the watermark back only while
+	// Progress marks it idle, never because IdleFlush of wall clock passed
+	// without its events; windows are closed by the wall clock only while
+	// every partition (at least one) is marked idle. For partitions fed by
+	// upstream tasks, which know when they have nothing to send. Default
+	// false.
+	ExplicitIdle bool
 }
 
 // DedupMode is how the engine recognises an event delivered again.
@@ -94,6 +101,7 @@ type lane struct {
 	seen      *RecentIDs // DedupIDs
 	offset    int64      // DedupOffsets: the highest offset observed, when hasOffset
 	hasOffset bool
+	idle      bool // ExplicitIdle: marked idle by Progress
 }
 
 func (e *Engine) newLane(now time.Time) *lane {
@@ -142,14 +150,39 @@ func (e *Engine) Profiles() []string {
 
 // Expect tells the engine which input partitions it reads, before their
 // first event: until a partition has had an event, or has stayed without
-// one for IdleFlush from now, it holds the watermark back, so events from a
-// partition read later than the others are not taken for late.
+// one for IdleFlush from now (with ExplicitIdle: until Progress marks it
+// idle), it holds the watermark back, so events from a partition read
+// later than the others are not taken for late.
 func (e *Engine) Expect(partitions []int, now time.Time) {
 	for _, id := range partitions {
-		if e.parts[id] == nil {
-			e.parts[id] = e.newLane(now)
-		}
+		e.lane(id, now)
 	}
+}
+
+// lane returns the lane of an input partition, added when new.
+func (e *Engine) lane(partition int, now time.Time) *lane {
+	ln := e.parts[partition]
+	if ln == nil {
+		ln = e.newLane(now)
+		e.parts[partition] = ln
+	}
+	return ln
+}
+
+// Progress reports that the upstream of input partition partition has
+// read up to eventTime, and whether it is idle (has nothing more to send
+// for now), at wall-clock time now; the partition is added when it is new.
+// Its newest event time becomes eventTime when that is newer. With
+// ExplicitIdle the idle mark decides whether the partition holds the
+// watermark back (an event observed on it clears the mark); without, the
+// call counts as activity, as an event would.
+func (e *Engine) Progress(partition int, eventTime time.Time, idle bool, now time.Time) {
+	ln := e.lane(partition, now)
+	if eventTime.After(ln.maxEvent) {
+		ln.maxEvent = eventTime
+	}
+	ln.lastWall = now
+	ln.idle = idle
 }
 
 // maxRepeat caps what one repeated line counts for: the count is
@@ -187,11 +220,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 		e.stats.Future++
 		return Future
 	}
-	ln := e.parts[pos.Partition]
-	if ln == nil {
-		ln = e.newLane(now)
-		e.parts[pos.Partition] = ln
-	}
+	ln := e.lane(pos.Partition, now)
 	if e.opts.Dedup == DedupOffsets {
 		if ln.hasOffset && pos.Offset <= ln.offset {
 			e.stats.Duplicate++
@@ -203,6 +232,7 @@ func (e *Engine) Observe(ev *event.Event, pos Position, now time.Time) Result {
 		ln.maxEvent = ts
 	}
 	ln.lastWall = now
+	ln.idle = false
 	matched, counted := false, false
 	dupChecked := false
 	w := 1.0
@@ -317,7 +347,8 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 
 // Advance returns the alerts raised early since the last call, and closes
 // every window the watermark has passed, oldest first per profile. When
-// no partition has had an event for IdleFlush of wall-clock time, windows
+// no partition has had an event for IdleFlush of wall-clock time (with
+// ExplicitIdle: when every partition is marked idle), windows
 // that ended more than the lateness ago by the wall clock close too; for a
 // replay of old logs that is every open window.
 func (e *Engine) Advance(now time.Time) Output {
@@ -340,11 +371,13 @@ func (e *Engine) Advance(now time.Time) Output {
 }
 
 // watermark is the slowest active partition's newest event time minus the
-// lateness; idle is true when every partition has been idle for IdleFlush.
+// lateness; idle is true when every partition has been idle for IdleFlush
+// (with ExplicitIdle: when there is a partition and every one is marked
+// idle).
 func (e *Engine) watermark(now time.Time) (wm time.Time, idle bool) {
 	first := true
 	for _, ln := range e.parts {
-		if now.Sub(ln.lastWall) >= e.opts.IdleFlush {
+		if e.opts.ExplicitIdle && ln.idle || !e.opts.ExplicitIdle && now.Sub(ln.lastWall) >= e.opts.IdleFlush {
 			continue
 		}
 		t := ln.maxEvent.Add(-e.opts.Lateness)
@@ -354,6 +387,9 @@ func (e *Engine) watermark(now time.Time) (wm time.Time, idle bool) {
 		if first || t.Before(wm) {
 			wm, first = t, false
 		}
+	}
+	if e.opts.ExplicitIdle {
+		return wm, first && len(e.parts) > 0
 	}
 	return wm, first
 }

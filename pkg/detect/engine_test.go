@@ -261,6 +261,50 @@ func TestDedupModes(t *testing.T) {
 	}
 }
 
+// With ExplicitIdle a partition without events holds the watermark back
+// however long the wall clock runs, until its upstream reports progress or
+// marks it idle; windows close by the wall clock only once every partition
+// is marked idle.
+func TestExplicitIdle(t *testing.T) {
+	opts := OptionsFrom(config.Default().Processor)
+	opts.ExplicitIdle = true
+	d, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, opts)
+	require.NoError(t, err)
+	now := t0.Add(time.Hour)
+	closed := func(at time.Time) int { return len(d.Advance(at).Scores) }
+	require.Zero(t, closed(now), "no partition: not idle")
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0), Position{1, 0}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(5*time.Minute)), Position{0, 0}, now)
+	require.Zero(t, closed(now.Add(time.Hour)), "partition 1 holds the watermark back however long it is quiet")
+	d.Progress(1, t0.Add(3*time.Minute), false, now)
+	require.Equal(t, 1, closed(now), "partition 1 read up to t0+3m: the first window closes")
+	require.Equal(t, 1, d.OpenWindows())
+	d.Progress(1, t0.Add(3*time.Minute), true, now)
+	require.Zero(t, closed(now.Add(time.Hour)), "partition 0 is not idle: its events are within the lateness")
+	d.Progress(0, t0.Add(5*time.Minute), true, now)
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(5*time.Minute+time.Second)), Position{0, 1}, now)
+	require.Zero(t, closed(now.Add(time.Hour)), "an event clears the idle mark")
+	d.Progress(0, time.Time{}, true, now)
+	require.Equal(t, 1, closed(now), "every partition idle: closed by the wall clock")
+	require.Zero(t, d.OpenWindows())
+}
+
+// Without ExplicitIdle, Progress counts as activity: a partition quiet for
+// IdleFlush stops holding the watermark back, and progress reported for it
+// makes it hold again.
+func TestProgressWithoutExplicitIdle(t *testing.T) {
+	d := bruteForce(t)
+	now := t0.Add(time.Hour)
+	d.Observe(testkit.FailedLogin("192.0.2.1", t0), Position{1, 0}, now)
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(5*time.Minute)), Position{0, 0}, now)
+	require.Empty(t, d.Advance(now).Scores, "partition 1 holds the watermark at t0-30s")
+	d.Progress(1, t0.Add(2*time.Minute), true, now.Add(time.Minute))
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(7*time.Minute)), Position{0, 1}, now.Add(time.Minute))
+	require.Len(t, d.Advance(now.Add(time.Minute)).Scores, 1, "partition 1 read up to t0+2m (its idle mark ignored): the first window closes")
+	d.Observe(testkit.FailedLogin("192.0.2.2", t0.Add(7*time.Minute+time.Second)), Position{0, 2}, now.Add(2*time.Minute))
+	require.Len(t, d.Advance(now.Add(2*time.Minute)).Scores, 1, "partition 1 quiet for IdleFlush: partition 0's watermark closes t0+5m")
+}
+
 func TestFutureEventsAreNotCounted(t *testing.T) {
 	d := bruteForce(t)
 	now := time.Now()
