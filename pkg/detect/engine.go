@@ -148,6 +148,22 @@ func (e *Engine) Profiles() []string {
 	return names
 }
 
+// Key returns the entity ev stands for in the first profile, in order,
+// that matches it and whose key fields it has; ok is false when there is
+// none. An engine whose profiles share one KeySpec names every event's
+// entity alike in each profile, so the entity can partition its input.
+func (e *Engine) Key(ev *event.Event) (entity string, ok bool) {
+	for _, p := range e.profiles {
+		if !p.match.match(ev) {
+			continue
+		}
+		if name, _, ok := p.entityOf(ev); ok {
+			return name, true
+		}
+	}
+	return "", false
+}
+
 // Expect tells the engine which input partitions it reads, before their
 // first event: until a partition has had an event, or has stayed without
 // one for IdleFlush from now (with ExplicitIdle: until Progress marks it

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -163,6 +164,24 @@ func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
 		p.low = p.low || f.low
 	}
 	return p, nil
+}
+
+// KeySpec is the canonical text of a profile's key: its fields in order,
+// joined by "+", each IP field with its prefix length as written by
+// config.SplitKeyField (e.g. "user.name+source.ip/24"). Profiles with the
+// same KeySpec name the entity of any event alike.
+func KeySpec(pc config.ProfileConfig) string {
+	parts := make([]string, len(pc.Key))
+	for i, k := range pc.Key {
+		name, bits := config.SplitKeyField(k)
+		parts[i] = name
+		if bits >= 0 {
+			parts[i] += "/" + strconv.Itoa(bits)
+		} else if bits < -1 {
+			parts[i] = k
+		}
+	}
+	return strings.Join(parts, "+")
 }
 
 // entityOf returns e's entity (the key fields joined by |) and its hash,

@@ -214,3 +214,47 @@ func TestSuppressionWindow(t *testing.T) {
 	_, err = config.ParseSuppress(config.SuppressConfig{From: "10:00", To: "09:00"})
 	require.ErrorContains(t, err, "must be after")
 }
+
+func TestKeySpec(t *testing.T) {
+	for _, tt := range []struct {
+		key  []string
+		want string
+	}{
+		{[]string{"source.ip"}, "source.ip"},
+		{[]string{"user.name", "source.ip/24"}, "user.name+source.ip/24"},
+		{[]string{"source.ip/024"}, "source.ip/24"},
+		{[]string{"labels.team", "host.name"}, "labels.team+host.name"},
+		{[]string{"source.ip/x"}, "source.ip/x"},
+	} {
+		require.Equal(t, tt.want, KeySpec(config.ProfileConfig{Key: tt.key}), "%v", tt.key)
+	}
+}
+
+// Key names the entity of the first profile that matches an event and
+// whose key fields it has.
+func TestKey(t *testing.T) {
+	subnet := builtin(t, "brute_force")
+	subnet.Name, subnet.Key = "brute_force_subnet", []string{"source.ip/24"}
+	users := builtin(t, "db_query_volume")
+	e, err := New([]config.ProfileConfig{users, subnet, builtin(t, "brute_force")}, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	login := testkit.FailedLogin("192.0.2.7", t0)
+	query := &event.Event{Category: "database", Action: "db_query", User: "alice", SrcIP: "192.0.2.7"}
+	for _, tt := range []struct {
+		name string
+		ev   *event.Event
+		want string
+		ok   bool
+	}{
+		{"first matching profile", login, "192.0.2.0/24", true},
+		{"another profile", query, "alice", true},
+		{"without the key fields", &event.Event{Category: "database", Action: "db_query"}, "", false},
+		{"matched by none", &event.Event{Category: "process", User: "alice"}, "", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := e.Key(tt.ev)
+			require.Equal(t, tt.ok, ok)
+			require.Equal(t, tt.want, got)
+		})
+	}
+}
