@@ -174,7 +174,7 @@ func (p *profile) close(w *window, out *Output) {
 		if ent == nil {
 			ent = p.newEntity(h, w.start)
 			if ent != nil && p.low {
-				ent.tenant, ent.name = c.tenant, c.entity
+				ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
 			}
 		}
 		p.closeCell(w.start, h, c, ent, peers, learned, out)
@@ -255,12 +255,13 @@ func (p *profile) closeAbsent(w *window, out *Output) {
 		}
 	}
 	slices.SortFunc(hs, func(a, b uint64) int {
-		return strings.Compare(p.entities[a].tenant+"\x00"+p.entities[a].name, p.entities[b].tenant+"\x00"+p.entities[b].name)
+		la, lb := p.entities[a].low, p.entities[b].low
+		return strings.Compare(la.tenant+"\x00"+la.name, lb.tenant+"\x00"+lb.name)
 	})
 	empty := make([][]float64, len(p.feats))
 	for _, h := range hs {
 		ent := p.entities[h]
-		c := p.newCell(h, ent.tenant, ent.name)
+		c := p.newCell(h, ent.low.tenant, ent.low.name)
 		p.closeCell(w.start, h, c, ent, make([]*expectation, len(p.feats)), empty, out)
 	}
 }

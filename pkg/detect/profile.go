@@ -104,13 +104,17 @@ type profile struct {
 // entity is one entity's state: the start of the last window it was
 // learned in, and a baseline per feature.
 type entity struct {
-	// tenant and name are kept only for profiles judged low, which judge
-	// entities in windows they are absent from.
+	last  int64
+	bases []baseline
+	act   *activity  // hour_of_week
+	nov   *novelty   // first_seen
+	low   *lowEntity // profiles judged low only
+}
+
+// lowEntity is what a profile judged low keeps of an entity to judge it in
+// windows it is absent from.
+type lowEntity struct {
 	tenant, name string
-	last         int64
-	bases        []baseline
-	act          *activity // hour_of_week
-	nov          *novelty  // first_seen
 }
 
 // ProfileStats counts what one profile did.
