@@ -368,6 +368,12 @@ type ProcessorConfig struct {
 	// beyond it new entities are judged against the population only and
 	// counted as overflow. Default 1000000.
 	MaxEntities int `mapstructure:"max_entities" yaml:"max_entities"`
+	// EntityTTL forgets an entity (its baseline and resolved incidents)
+	// once its last window with events started this long of event time
+	// before the newest closed window, unless it has a firing incident;
+	// it is forgotten within a sixteenth of the TTL after that. 0 keeps
+	// entities until max_entities is reached. Default 720h (30 days).
+	EntityTTL time.Duration `mapstructure:"entity_ttl" yaml:"entity_ttl"`
 	// Disabled names built-in profiles that do not run.
 	Disabled []string `mapstructure:"disabled" yaml:"disabled"`
 	// Profiles are added to the built-in ones; a profile named like a
@@ -725,6 +731,7 @@ func Default() Config {
 			Lateness:    30 * time.Second,
 			IdleFlush:   5 * time.Second,
 			MaxEntities: 1_000_000,
+			EntityTTL:   720 * time.Hour,
 			Disabled:    []string{},
 			Profiles:    []ProfileConfig{},
 			AlertRoutes: []AlertRouteConfig{},
@@ -915,6 +922,9 @@ func (c *Config) Validate() error {
 	}
 	v.positive("processor.idle_flush", float64(p.IdleFlush))
 	v.positive("processor.max_entities", float64(p.MaxEntities))
+	if p.EntityTTL < 0 {
+		v.add("processor.entity_ttl", "must not be negative (0 keeps entities)")
+	}
 	builtin := map[string]bool{}
 	for _, b := range BuiltinProfiles() {
 		builtin[b.Name] = true

@@ -32,6 +32,11 @@ type Options struct {
 	IdleFlush time.Duration
 	// MaxEntities caps the entities each profile keeps a baseline for.
 	MaxEntities int
+	// EntityTTL: an entity whose last window with events started more than
+	// this before its profile's newest closed window is forgotten, unless
+	// an incident of it is firing (see config.ProcessorConfig.EntityTTL);
+	// 0 keeps entities.
+	EntityTTL time.Duration
 	// Dedup is how redelivered events are recognised. Default DedupIDs.
 	Dedup DedupMode
 	// ExplicitIdle: a partition stops holding the watermark back only while
@@ -75,7 +80,7 @@ func (m DedupMode) String() string {
 
 // OptionsFrom returns the options of a processor configuration.
 func OptionsFrom(c config.ProcessorConfig) Options {
-	return Options{Lateness: c.Lateness, IdleFlush: c.IdleFlush, MaxEntities: c.MaxEntities}
+	return Options{Lateness: c.Lateness, IdleFlush: c.IdleFlush, MaxEntities: c.MaxEntities, EntityTTL: c.EntityTTL}
 }
 
 // Engine runs profiles over a stream of events. Events may come from
@@ -130,7 +135,7 @@ type Output struct {
 func New(profiles []config.ProfileConfig, opts Options) (*Engine, error) {
 	e := &Engine{opts: opts, parts: map[int]*lane{}}
 	for _, pc := range profiles {
-		p, err := compile(pc, opts.MaxEntities)
+		p, err := compile(pc, opts)
 		if err != nil {
 			return nil, err
 		}
@@ -495,6 +500,38 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 		p.closedTo = t
 	}
 	p.resolve(out)
+	p.expire()
+}
+
+// sweepsPerTTL is how often, per EntityTTL of event time, a profile looks
+// for entities to forget.
+const sweepsPerTTL = 16
+
+// expire forgets the entities whose last window with events started more
+// than the TTL before closedTo, with their resolved incidents, unless an
+// incident of theirs is firing. It looks at every entity, so only once per
+// TTL/sweepsPerTTL of event time: an entity is forgotten within that much
+// after its TTL.
+func (p *profile) expire() {
+	now := p.closedTo.UnixNano()
+	if p.ttl <= 0 || p.closedTo.IsZero() || now < p.nextSweep {
+		return
+	}
+	p.nextSweep = now + max(p.ttl/sweepsPerTTL, p.step)
+	before := now - p.ttl
+	for h, ent := range p.entities {
+		if ent.lastSeen() >= before {
+			continue
+		}
+		if inc := p.open[h]; inc != nil {
+			if inc.firing() {
+				continue
+			}
+			delete(p.open, h)
+		}
+		delete(p.entities, h)
+		p.stats.Evicted++
+	}
 }
 
 // maxEmptyWindows bounds the empty windows closed in one step for a

@@ -177,6 +177,9 @@ func (p *profile) close(w *window, out *Output) {
 				ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
 			}
 		}
+		if ent != nil && ent.low != nil {
+			ent.low.seen = w.start.UnixNano()
+		}
 		p.closeCell(w.start, h, c, ent, peers, learned, out)
 	}
 	if p.low {

@@ -98,6 +98,8 @@ type profile struct {
 	suppress []config.Suppression
 	// maxEntities caps entities (and, for first_seen, pairs) with state.
 	maxEntities int
+	ttl         int64 // EntityTTL in nanoseconds; 0 keeps entities
+	nextSweep   int64 // closedTo (unix ns) from which expire looks again
 	stats       ProfileStats
 }
 
@@ -112,27 +114,38 @@ type entity struct {
 }
 
 // lowEntity is what a profile judged low keeps of an entity to judge it in
-// windows it is absent from.
+// windows it is absent from, and the start of the last window it had
+// events in (last counts the windows it was judged absent in too).
 type lowEntity struct {
 	tenant, name string
+	seen         int64
+}
+
+// lastSeen is the start of the entity's last window with events.
+func (ent *entity) lastSeen() int64 {
+	if ent.low != nil {
+		return ent.low.seen
+	}
+	return ent.last
 }
 
 // ProfileStats counts what one profile did.
 type ProfileStats struct {
 	// Counted events; Late events (their window had closed); Overflow:
 	// entity-windows beyond the entity cap; Suppressed incidents (in a
-	// suppression window); Flaps: incidents reopened soon after resolving.
-	Counted, Late, Overflow, Suppressed, Flaps uint64
+	// suppression window); Flaps: incidents reopened soon after resolving;
+	// Evicted: entities forgotten after EntityTTL without events.
+	Counted, Late, Overflow, Suppressed, Flaps, Evicted uint64
 }
 
-func compile(pc config.ProfileConfig, maxEntities int) (*profile, error) {
+func compile(pc config.ProfileConfig, opts Options) (*profile, error) {
 	m, err := newMatcher(pc.Match)
 	if err != nil {
 		return nil, fmt.Errorf("profile %s: %w", pc.Name, err)
 	}
 	p := &profile{
 		cfg: pc, match: m, entityName: strings.Join(pc.Key, "|"), step: int64(pc.Window),
-		windows: map[int64]*window{}, entities: map[uint64]*entity{}, open: map[uint64]*incident{}, maxEntities: maxEntities,
+		windows: map[int64]*window{}, entities: map[uint64]*entity{}, open: map[uint64]*incident{}, maxEntities: opts.MaxEntities, ttl: int64(opts.EntityTTL),
 	}
 	for _, sc := range pc.Suppress {
 		sp, err := config.ParseSuppress(sc)
