@@ -20,10 +20,10 @@ type RecentIDs struct {
 	n    int
 }
 
-// NewRecentIDs returns a memory of the last n ids (none when n <= 0).
+// NewRecentIDs returns a memory of the last n ids (none when n <= 0). It
+// grows as ids come, up to n.
 func NewRecentIDs(n int) *RecentIDs {
-	n = max(n, 0)
-	return &RecentIDs{set: make(map[[16]byte]struct{}, n), ring: make([][16]byte, 0, n), n: n}
+	return &RecentIDs{set: map[[16]byte]struct{}{}, n: max(n, 0)}
 }
 
 // SeenBefore reports whether id is among the remembered ones, and
@@ -96,7 +96,7 @@ func (r *RecentIDs) UnmarshalBinary(data []byte) error {
 	out := &RecentIDs{n: int(n), next: int(next)}
 	if d.err == nil {
 		out.set = make(map[[16]byte]struct{}, held)
-		out.ring = make([][16]byte, held, max(held, min(int(n), held+1024)))
+		out.ring = make([][16]byte, held)
 		for i := range out.ring {
 			copy(out.ring[i][:], d.take(16))
 			if _, dup := out.set[out.ring[i]]; dup && d.err == nil {
