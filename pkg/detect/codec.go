@@ -15,8 +15,25 @@ import (
 var ErrCorruptSnapshot = errors.New("corrupt detect state")
 
 // encoder appends the state's binary encoding: unsigned and signed varints,
-// float64 bits little-endian, length-prefixed strings.
-type encoder struct{ b []byte }
+// float64 bits little-endian, length-prefixed strings. The first problem
+// sticks in err.
+type encoder struct {
+	b   []byte
+	err error
+}
+
+func (e *encoder) fail(err error) {
+	if e.err == nil {
+		e.err = err
+	}
+}
+
+// nextHash writes h, the next of a list of sorted hashes, as its difference
+// from the one before, and returns it.
+func (e *encoder) nextHash(prev, h uint64) uint64 {
+	e.uvarint(h - prev)
+	return h
+}
 
 func (e *encoder) u8(v byte)        { e.b = append(e.b, v) }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -38,13 +55,16 @@ func (e *encoder) bool(v bool) {
 // num writes a float compactly when it is a small whole number (counts,
 // sums of bytes): uvarint(2n) for such an n, else 1 then its bits.
 func (e *encoder) num(f float64) {
-	if f >= 0 && f < 1<<53 && f == math.Trunc(f) && !math.Signbit(f) {
+	if compact(f) {
 		e.uvarint(uint64(f) << 1)
 		return
 	}
 	e.uvarint(1)
 	e.float(f)
 }
+
+// compact reports whether num writes f as a whole number.
+func compact(f float64) bool { return f >= 0 && f < 1<<53 && f == math.Trunc(f) && !math.Signbit(f) }
 
 // decoder reads what encoder wrote. The first problem sticks: later reads
 // return zero values, and err says what and where.
@@ -91,7 +111,7 @@ func readVarint[T uint64 | int64](d *decoder, read func([]byte) (T, int)) T {
 		return 0
 	}
 	v, n := read(d.b[d.off:])
-	if n <= 0 {
+	if n <= 0 || n > 1 && d.b[d.off+n-1] == 0 {
 		d.fail("bad varint")
 		return 0
 	}
@@ -133,7 +153,11 @@ func (d *decoder) num() float64 {
 	v := d.uvarint()
 	switch {
 	case v == 1:
-		return d.float()
+		f := d.float()
+		if compact(f) {
+			d.fail("number %g not written compactly", f)
+		}
+		return f
 	case v&1 == 1:
 		d.fail("bad number tag %d", v)
 	}
@@ -163,6 +187,25 @@ func (d *decoder) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// nextHash reads the i-th of a list of distinct sorted hashes, each
+// written as its difference from the one before (prev).
+func (d *decoder) nextHash(prev uint64, i int) uint64 {
+	delta := d.uvarint()
+	if d.err == nil && (i > 0 && delta == 0 || prev+delta < prev) {
+		d.fail("hashes out of order")
+	}
+	return prev + delta
+}
+
+// nextString reads the i-th of a list of distinct sorted strings.
+func (d *decoder) nextString(prev string, i int) string {
+	s := d.str()
+	if d.err == nil && i > 0 && s <= prev {
+		d.fail("strings out of order")
+	}
+	return s
 }
 
 // end fails unless every byte was read.

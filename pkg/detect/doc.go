@@ -7,5 +7,7 @@
 // The unit of work is a profile (config.ProfileConfig): which events, keyed
 // by what, which features per tumbling event-time window, and how they are
 // judged. See services/processor/README.md for the built-in profiles and
-// the methods.
+// the methods. An engine's whole state can be written with Snapshot and
+// read back with Restore, so the work of a set of input partitions can move
+// from one process to another.
 package detect

@@ -96,7 +96,8 @@ type Engine struct {
 	parts    map[int]*lane
 	stats    Stats
 	// early holds alerts raised before their window closed, for Advance.
-	early []alert.Alert
+	early  []alert.Alert
+	report restoreReport
 }
 
 // lane is one input partition's progress.
@@ -302,8 +303,9 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	}
 	win := p.windows[start]
 	if win == nil {
-		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]*cell, p.lastSize),
-			list: make([]*cell, 0, p.lastSize), minOffset: map[int]int64{}}
+		size := min(p.lastSize, maxWindowHint)
+		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]*cell, size),
+			list: make([]*cell, 0, size), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
@@ -325,6 +327,10 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	e.judgeEarly(p, win, h, c)
 	return true
 }
+
+// maxWindowHint bounds the entities a new window is sized for up front
+// (from the last window closed).
+const maxWindowHint = 1 << 21
 
 // mod is the non-negative remainder of a / b.
 func mod(a, b int64) int64 {

@@ -87,6 +87,8 @@ type profile struct {
 	feats      []*feature
 	low        bool  // some feature is judged low: absent entities are judged too
 	step       int64 // window length in nanoseconds
+	// fingerprint identifies the profile's state in snapshots.
+	fingerprint uint64
 
 	windows  map[int64]*window // open windows by start (unix ns)
 	lastSize int               // entities in the last window closed, to size the next
@@ -144,7 +146,7 @@ func compile(pc config.ProfileConfig, opts Options) (*profile, error) {
 		return nil, fmt.Errorf("profile %s: %w", pc.Name, err)
 	}
 	p := &profile{
-		cfg: pc, match: m, entityName: strings.Join(pc.Key, "|"), step: int64(pc.Window),
+		cfg: pc, match: m, entityName: strings.Join(pc.Key, "|"), step: int64(pc.Window), fingerprint: fingerprint(pc),
 		windows: map[int64]*window{}, entities: map[uint64]*entity{}, open: map[uint64]*incident{}, maxEntities: opts.MaxEntities, ttl: int64(opts.EntityTTL),
 	}
 	for _, sc := range pc.Suppress {
