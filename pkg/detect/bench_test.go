@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"runtime"
 	"syscall"
@@ -36,10 +37,7 @@ func BenchmarkEngine(b *testing.B) {
 		perWindow = 2_000_000 // events per one-minute window
 		windows   = 4
 	)
-	ips := make([]string, entities)
-	for i := range ips {
-		ips[i] = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
-	}
+	ips := benchIPs(entities)
 	evs := make([]event.Event, 4096)
 	e, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, OptionsFrom(config.Default().Processor))
 	require.NoError(b, err)
@@ -84,4 +82,67 @@ func BenchmarkEngine(b *testing.B) {
 	runtime.KeepAlive(e)
 	per := float64(with.HeapAlloc-without.HeapAlloc) / entities
 	fmt.Printf("BENCH name=detect_state_per_entity_feature value=%.0f unit=bytes\n", per)
+}
+
+// benchIPs returns n distinct IPv4 addresses, 10.0.0.0 and up.
+func benchIPs(n int) []string {
+	ips := make([]string, n)
+	for i := range ips {
+		ips[i] = fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)
+	}
+	return ips
+}
+
+// BenchmarkSnapshot takes and restores the state of brute_force (one-minute
+// windows) with 1,000,000 source IPs, each with a baseline learned from one
+// closed window and a count in the open one. It reports the snapshot's size
+// per entity, and the snapshot's and the restore's speed per second of CPU
+// time (the collector's work included).
+func BenchmarkSnapshot(b *testing.B) {
+	const entities = 1_000_000
+	ips := benchIPs(entities)
+	opts := OptionsFrom(config.Default().Processor)
+	opts.Dedup = DedupOffsets
+	e, err := New([]config.ProfileConfig{testkit.MinuteBruteForce()}, opts)
+	require.NoError(b, err)
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	now := start.Add(24 * time.Hour)
+	ev := &event.Event{Version: 1, Tenant: "default", Category: event.CategoryAuthentication, Outcome: event.OutcomeFailure}
+	n := int64(0)
+	for w := range 2 {
+		for i, ip := range ips {
+			ev.Timestamp, ev.SrcIP = start.Add(time.Duration(w)*time.Minute+time.Duration(i)*(time.Minute/entities)), ip
+			e.Observe(ev, Position{Offset: n}, now)
+			n++
+		}
+		e.Advance(now)
+	}
+	require.Equal(b, entities, e.Entities()["brute_force"])
+	require.Equal(b, 1, e.OpenWindows())
+
+	var buf bytes.Buffer
+	require.NoError(b, e.Snapshot(&buf))
+	size := buf.Len()
+	b.ResetTimer()
+	began := cpuTime(b)
+	for range b.N {
+		buf.Reset()
+		require.NoError(b, e.Snapshot(&buf))
+	}
+	took := cpuTime(b) - began
+	snap := buf.Bytes()
+	var restored *Engine
+	began = cpuTime(b)
+	for range b.N {
+		restored, err = New([]config.ProfileConfig{testkit.MinuteBruteForce()}, opts)
+		require.NoError(b, err)
+		require.NoError(b, restored.Restore(bytes.NewReader(snap), now))
+	}
+	restoreTook := cpuTime(b) - began
+	b.StopTimer()
+	require.Equal(b, entities, restored.Entities()["brute_force"])
+	require.Equal(b, 1, restored.OpenWindows())
+	fmt.Printf("BENCH name=detect_snapshot_bytes_per_entity value=%.1f unit=bytes\n", float64(size)/entities)
+	fmt.Printf("BENCH name=detect_snapshot_speed value=%.0f unit=MB/s\n", float64(size*b.N)/1e6/took.Seconds())
+	fmt.Printf("BENCH name=detect_restore_entities_per_core value=%.0f unit=entities/s\n", float64(entities*b.N)/restoreTook.Seconds())
 }
