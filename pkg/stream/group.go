@@ -1,9 +1,15 @@
 package stream
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/vigil-soc/vigil/pkg/backoff"
 )
 
 // GroupOptions tune a consumer group; the zero value takes the defaults.
@@ -47,4 +53,49 @@ func (c *Client) NewConsumerGroup(groupID string, topics []string, o GroupOption
 		ErrorLogger:            errLog,
 		Timeout:                c.cfg.DialTimeout,
 	})
+}
+
+// FollowGroup follows the generations of g until ctx ends or g is closed:
+// start is called for every partition each generation assigns (typically
+// to run gen.Start), and ready hears nil once a generation began, or why
+// joining failed (retried every second).
+func FollowGroup(ctx context.Context, g *kafka.ConsumerGroup, logger *slog.Logger, ready func(error),
+	start func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment)) {
+	for {
+		gen, err := g.Next(ctx)
+		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+			return
+		}
+		if err != nil {
+			ready(fmt.Errorf("consumer group: %w", err))
+			logger.Warn("consumer group: retrying", "err", err.Error())
+			backoff.Sleep(ctx, time.Second)
+			continue
+		}
+		ready(nil)
+		n := 0
+		for topic, parts := range gen.Assignments {
+			for _, pa := range parts {
+				n++
+				start(gen, topic, pa)
+			}
+		}
+		logger.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", n)
+	}
+}
+
+// CloseGroup leaves g once the functions its generation started have
+// returned, or fails when ctx ends first. Safe with a nil g.
+func CloseGroup(ctx context.Context, g *kafka.ConsumerGroup) error {
+	if g == nil {
+		return nil
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- g.Close() }()
+	select {
+	case err := <-closed:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("leaving the consumer group: %w", ctx.Err())
+	}
 }

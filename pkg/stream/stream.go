@@ -153,7 +153,7 @@ type WriterOptions struct {
 // partitions by message key with Kafka's murmur2 (as the Java client does),
 // and compresses as configured.
 func (c *Client) NewWriter(topic string, o WriterOptions) (*kafka.Writer, error) {
-	codec, err := compression(c.cfg.Compression)
+	codec, err := Compression(c.cfg.Compression)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +179,8 @@ func (c *Client) NewWriter(topic string, o WriterOptions) (*kafka.Writer, error)
 	}, nil
 }
 
-func compression(name string) (kafka.Compression, error) {
+// Compression returns the kafka-go codec of a kafka.compression setting.
+func Compression(name string) (kafka.Compression, error) {
 	switch name {
 	case "", "none":
 		return 0, nil
@@ -250,7 +251,7 @@ type Topic struct {
 
 // EnsureTopics creates the topics that do not exist yet.
 func (c *Client) EnsureTopics(ctx context.Context, topics ...Topic) error {
-	cl := c.kafkaClient()
+	cl := c.KafkaClient()
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		tc := kafka.TopicConfig{Topic: t.Name, NumPartitions: t.Partitions, ReplicationFactor: c.cfg.ReplicationFactor}
@@ -321,7 +322,7 @@ func (c *Client) ping(ctx context.Context) error {
 
 // Partitions returns the partition ids of topic.
 func (c *Client) Partitions(ctx context.Context, topic string) ([]int, error) {
-	cl := c.kafkaClient()
+	cl := c.KafkaClient()
 	res, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
@@ -352,7 +353,7 @@ var ErrNoTopic = errors.New("no such topic")
 // EndOffsets returns, for each partition of topic, the offset the next
 // message written to it will get.
 func (c *Client) EndOffsets(ctx context.Context, topic string) (map[int]int64, error) {
-	cl := c.kafkaClient()
+	cl := c.KafkaClient()
 	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)

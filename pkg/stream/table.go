@@ -95,7 +95,7 @@ func (t *Table) Sync(ctx context.Context) error {
 	if len(reqs) == 0 {
 		return errors.New("table " + t.topic + ": not started")
 	}
-	res, err := t.c.kafkaClient().ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{t.topic: reqs}})
+	res, err := t.c.KafkaClient().ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{t.topic: reqs}})
 	if err != nil {
 		return fmt.Errorf("offsets of %s: %w", t.topic, err)
 	}
@@ -170,6 +170,8 @@ func (c *Client) NewPartitionReader(topic string, partition int, offset int64) *
 	return r
 }
 
-func (c *Client) kafkaClient() *kafka.Client {
+// KafkaClient returns a kafka-go client of the brokers, for the requests
+// the readers and writers do not make (offsets, produce to a partition).
+func (c *Client) KafkaClient() *kafka.Client {
 	return &kafka.Client{Addr: kafka.TCP(c.cfg.Brokers...), Timeout: c.cfg.DialTimeout, Transport: c.transport}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/time/rate"
 
-	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/service"
 	"github.com/vigil-soc/vigil/pkg/silence"
@@ -186,27 +185,9 @@ func (p *Pager) Start(ctx context.Context) error {
 // run follows the group's generations: each assigned partition is
 // consumed by its own goroutine until the generation ends.
 func (p *Pager) run(ctx context.Context) {
-	for {
-		gen, err := p.group.Next(ctx)
-		if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
-			return
-		}
-		if err != nil {
-			p.ready.Set(fmt.Errorf("consumer group: %w", err))
-			p.logger.Warn("consumer group: retrying", "err", err.Error())
-			backoff.Sleep(ctx, time.Second)
-			continue
-		}
-		p.ready.Set(nil)
-		n := 0
-		for topic, parts := range gen.Assignments {
-			for _, pa := range parts {
-				n++
-				gen.Start(func(ctx context.Context) { p.consume(ctx, gen, topic, pa.ID, pa.Offset) })
-			}
-		}
-		p.logger.Info("partitions assigned", "generation", gen.ID, "member", gen.MemberID, "partitions", n)
-	}
+	stream.FollowGroup(ctx, p.group, p.logger, p.ready.Set, func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment) {
+		gen.Start(func(ctx context.Context) { p.consume(ctx, gen, topic, pa.ID, pa.Offset) })
+	})
 }
 
 // Shutdown leaves the group once every partition has finished the
@@ -218,15 +199,10 @@ func (p *Pager) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("pager shutdown: %w", err)
 	}
 	var errs []error
-	if p.group != nil {
-		closed := make(chan error, 1)
-		go func() { closed <- p.group.Close() }()
-		select {
-		case err := <-closed:
-			errs = append(errs, err)
-		case <-ctx.Done():
-			return fmt.Errorf("pager shutdown: leaving the consumer group: %w", ctx.Err())
-		}
+	if err := stream.CloseGroup(ctx, p.group); err != nil && ctx.Err() != nil {
+		return fmt.Errorf("pager shutdown: %w", err)
+	} else if err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, p.silences.Shutdown(ctx))
 	if p.deliveries != nil {
