@@ -46,6 +46,11 @@ type Options struct {
 	// upstream tasks, which know when they have nothing to send. Default
 	// false.
 	ExplicitIdle bool
+	// NoEarlyAlerts: alerts are raised only when windows close. For
+	// engines whose events come from several upstream partitions in no
+	// fixed order, where an early alert would be judged against whichever
+	// windows happened to be closed by then. Default false.
+	NoEarlyAlerts bool
 }
 
 // DedupMode is how the engine recognises an event delivered again.
@@ -98,6 +103,9 @@ type Engine struct {
 	// early holds alerts raised before their window closed, for Advance.
 	early  []alert.Alert
 	report restoreReport
+	// due is the earliest watermark at which Advance has anything to do
+	// outside idle mode (derived from the profiles' closedTo; zero: now).
+	due time.Time
 }
 
 // lane is one input partition's progress.
@@ -324,7 +332,9 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 		p.maxEvent = ev.Timestamp
 	}
 	p.stats.Counted++
-	e.judgeEarly(p, win, h, c)
+	if !e.opts.NoEarlyAlerts {
+		e.judgeEarly(p, win, h, c)
+	}
 	return true
 }
 
@@ -382,6 +392,9 @@ func (e *Engine) Advance(now time.Time) Output {
 	out := Output{Alerts: e.early}
 	e.early = nil
 	wm, idle := e.watermark(now)
+	if !idle && wm.Before(e.due) {
+		return out // no profile has a window to close or its closedTo to move
+	}
 	for _, p := range e.profiles {
 		pwm := wm
 		if idle {
@@ -393,6 +406,15 @@ func (e *Engine) Advance(now time.Time) Output {
 			}
 		}
 		p.advance(pwm, &out)
+	}
+	// Every open window starts at or after its profile's closedTo, so the
+	// watermark must pass closedTo + window before a profile has anything
+	// to do.
+	e.due = time.Time{}
+	for i, p := range e.profiles {
+		if d := p.closedTo.Add(p.cfg.Window); i == 0 || d.Before(e.due) {
+			e.due = d
+		}
 	}
 	return out
 }
@@ -478,31 +500,43 @@ func (e *Engine) OpenWindows() int {
 }
 
 func (p *profile) advance(watermark time.Time, out *Output) {
+	end := watermark.UnixNano()
+	end -= mod(end, p.step)
 	var starts []int64
 	for s, w := range p.windows {
 		if !w.start.Add(p.cfg.Window).After(watermark) {
 			starts = append(starts, s)
 		}
 	}
-	slices.Sort(starts)
-	for _, s := range starts {
-		p.lastSize = len(p.windows[s].list)
-		p.close(p.windows[s], out)
-		delete(p.windows, s)
-	}
-	end := watermark.UnixNano()
-	end -= mod(end, p.step)
-	if t := time.Unix(0, end).UTC(); t.After(p.closedTo) {
-		if p.low && !p.closedTo.IsZero() {
-			// Windows in which nothing at all was counted still exist for
-			// entities judged low: a silent source is silent everywhere.
-			from := max(p.closedTo.UnixNano(), end-maxEmptyWindows*p.step)
-			for s := from; s < end; s += p.step {
-				if !slices.Contains(starts, s) {
-					p.close(&window{start: time.Unix(0, s).UTC(), cells: map[uint64]*cell{}}, out)
-				}
+	if p.low && !p.closedTo.IsZero() && end > p.closedTo.UnixNano() {
+		// Windows in which nothing at all was counted still exist for
+		// entities judged low: a silent source is silent everywhere.
+		for s := max(p.closedTo.UnixNano(), end-maxEmptyWindows*p.step); s < end; s += p.step {
+			if p.windows[s] == nil {
+				starts = append(starts, s)
 			}
 		}
+	}
+	slices.Sort(starts)
+	// One window at a time, in time order, each followed by what its end
+	// decides (incidents resolved, entities expired): the outcome does not
+	// depend on how far the watermark moved in one call.
+	for _, s := range starts {
+		w := p.windows[s]
+		if w == nil {
+			w = &window{start: time.Unix(0, s).UTC(), cells: map[uint64]*cell{}}
+		} else {
+			p.lastSize = len(w.list)
+			delete(p.windows, s)
+		}
+		p.close(w, out)
+		if t := w.start.Add(p.cfg.Window); t.After(p.closedTo) {
+			p.closedTo = t
+		}
+		p.resolve(out)
+		p.expire()
+	}
+	if t := time.Unix(0, end).UTC(); t.After(p.closedTo) {
 		p.closedTo = t
 	}
 	p.resolve(out)
