@@ -384,6 +384,23 @@ type ProcessorConfig struct {
 	// whose matchers all match its labels (e.g. severity=critical, or a
 	// team label set by the profile).
 	AlertRoutes []AlertRouteConfig `mapstructure:"alert_routes" yaml:"alert_routes"`
+	// SessionTimeout is how long an instance may go without a heartbeat
+	// before the group gives its partitions to the others. Default 10s.
+	SessionTimeout time.Duration `mapstructure:"session_timeout" yaml:"session_timeout"`
+	// Checkpoint configures the checkpoints of each partition's state.
+	Checkpoint CheckpointConfig `mapstructure:"checkpoint" yaml:"checkpoint"`
+}
+
+// CheckpointConfig configures how the processor writes each partition's
+// state to its changelog topic.
+type CheckpointConfig struct {
+	// Interval between checkpoints of a partition that read something new:
+	// after a crash, at most this much input is read again. Default 10s.
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
+	// ChunkBytes is the size of one changelog message; a checkpoint is as
+	// many as its state needs. At most 900KiB, under Kafka's default
+	// message.max.bytes. Default 512KiB.
+	ChunkBytes int `mapstructure:"chunk_bytes" yaml:"chunk_bytes"`
 }
 
 // AlertRouteConfig routes matching alerts to one more topic.
@@ -727,14 +744,19 @@ func Default() Config {
 			},
 		},
 		Processor: ProcessorConfig{
-			GroupID:     "vigil-processor",
-			Lateness:    30 * time.Second,
-			IdleFlush:   5 * time.Second,
-			MaxEntities: 1_000_000,
-			EntityTTL:   720 * time.Hour,
-			Disabled:    []string{},
-			Profiles:    []ProfileConfig{},
-			AlertRoutes: []AlertRouteConfig{},
+			GroupID:        "vigil-processor",
+			Lateness:       30 * time.Second,
+			IdleFlush:      5 * time.Second,
+			MaxEntities:    1_000_000,
+			EntityTTL:      720 * time.Hour,
+			Disabled:       []string{},
+			Profiles:       []ProfileConfig{},
+			AlertRoutes:    []AlertRouteConfig{},
+			SessionTimeout: 10 * time.Second,
+			Checkpoint: CheckpointConfig{
+				Interval:   10 * time.Second,
+				ChunkBytes: 512 << 10,
+			},
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
@@ -924,6 +946,13 @@ func (c *Config) Validate() error {
 	v.positive("processor.max_entities", float64(p.MaxEntities))
 	if p.EntityTTL < 0 {
 		v.add("processor.entity_ttl", "must not be negative (0 keeps entities)")
+	}
+	if p.SessionTimeout < time.Second || p.SessionTimeout > 30*time.Minute {
+		v.add("processor.session_timeout", fmt.Sprintf("must be from 1s to 30m (Kafka accepts 6s to 5m unless its brokers say otherwise), got %s", p.SessionTimeout))
+	}
+	v.positive("processor.checkpoint.interval", float64(p.Checkpoint.Interval))
+	if p.Checkpoint.ChunkBytes < 1<<10 || p.Checkpoint.ChunkBytes > 900<<10 {
+		v.add("processor.checkpoint.chunk_bytes", fmt.Sprintf("must be from 1KiB to 900KiB, got %d", p.Checkpoint.ChunkBytes))
 	}
 	builtin := map[string]bool{}
 	for _, b := range BuiltinProfiles() {
