@@ -59,11 +59,11 @@ eval: ## Measure every detection profile on the labelled synthetic benchmark (pr
 	$(GO) run ./services/vigil/cmd/vigil eval
 
 .PHONY: bench
-bench: ## Benchmarks (end to end, archiver vs clickhouse-client, forensic lookups, event decoding, detection engine, metric detector); prints BENCH lines
+bench: ## Benchmarks (end to end, archiver vs clickhouse-client, forensic lookups, event decoding, detection engine, processor instances and restore, metric detector); prints BENCH lines
 	@$(TEST_CH_ENV) bash $(CH) start >/dev/null
 	@trap '$(TEST_CH_ENV) bash $(CH) stop >/dev/null' EXIT; set -o pipefail; \
 	  VIGIL_TEST_CLICKHOUSE=127.0.0.1:$(TEST_CH_TCP) VIGIL_TEST_REQUIRE=1 \
-	    $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./pkg/event/ ./pkg/series/ ./pkg/detect/ ./pkg/evalset/ ./services/archiver/... ./services/vigil/... \
+	    $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./pkg/event/ ./pkg/series/ ./pkg/detect/ ./pkg/evalset/ ./services/processor/ ./services/archiver/... ./services/vigil/... \
 	    | grep -E '^(BENCH|ok|FAIL|---)'
 
 .PHONY: plugin

@@ -1,0 +1,58 @@
+package processor
+
+import (
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/require"
+)
+
+func TestForwardedMessagesRoundTrip(t *testing.T) {
+	src := kafka.Message{Partition: 4, Offset: 12345, Value: []byte(`{"event.id":"x"}`)}
+	m := forwardMessage("user.name", "alice", src.Value, &src)
+	require.Equal(t, "alice", string(m.Key))
+	require.Equal(t, src.Value, m.Value)
+	r, err := parseRekeyed(&m)
+	require.NoError(t, err)
+	require.Equal(t, rekeyed{stage: "user.name", from: 4, offset: 12345}, r)
+
+	ts := time.Date(2026, 3, 2, 9, 0, 0, 123, time.UTC)
+	for _, idle := range []bool{false, true} {
+		p := progressMessage(2, 5, ts, idle)
+		require.Equal(t, 5, toPartition{}.Balance(p, 0, 1, 2, 3, 4, 5), "a progress report goes to the partition it names")
+		r, err := parseRekeyed(&p)
+		require.NoError(t, err)
+		require.Equal(t, rekeyed{progress: true, from: 2, eventTime: ts, idle: idle}, r)
+	}
+	p := progressMessage(1, 0, time.Time{}, false)
+	r, err = parseRekeyed(&p)
+	require.NoError(t, err)
+	require.True(t, r.eventTime.IsZero(), "nothing read yet")
+}
+
+func TestBalancerHashesKeysLikeTheShipper(t *testing.T) {
+	m := kafka.Message{Key: []byte("alice")}
+	parts := []int{0, 1, 2, 3, 4, 5}
+	require.Equal(t, kafka.Murmur2Balancer{}.Balance(m, parts...), toPartition{}.Balance(m, parts...))
+	// A partition the topic does not have falls back to the key's.
+	m.Headers = []kafka.Header{{Key: hdrTo, Value: []byte("9")}}
+	require.Equal(t, kafka.Murmur2Balancer{}.Balance(m, parts...), toPartition{}.Balance(m, parts...))
+}
+
+func TestBadRepartitionMessages(t *testing.T) {
+	for name, m := range map[string]kafka.Message{
+		"no headers":       {Value: []byte("x")},
+		"stage, no origin": {Headers: []kafka.Header{{Key: hdrStage, Value: []byte("user.name")}}},
+		"bad origin":       {Headers: []kafka.Header{{Key: hdrStage, Value: []byte("u")}, {Key: hdrFrom, Value: []byte("1-2")}}},
+		"bad offset":       {Headers: []kafka.Header{{Key: hdrStage, Value: []byte("u")}, {Key: hdrFrom, Value: []byte("1/x")}}},
+		"bad progress":     {Value: []byte("12 2"), Headers: []kafka.Header{{Key: hdrProgress, Value: []byte("1")}}},
+		"bad progress src": {Value: []byte("12 0"), Headers: []kafka.Header{{Key: hdrProgress, Value: []byte("one")}}},
+		"progress no flag": {Value: []byte("12"), Headers: []kafka.Header{{Key: hdrProgress, Value: []byte("1")}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := parseRekeyed(&m)
+			require.ErrorIs(t, err, errNotRekeyed)
+		})
+	}
+}
