@@ -66,8 +66,9 @@ const (
 	DedupNone
 	// DedupOffsets takes each partition's offsets to only grow: an event
 	// at or below the highest offset observed on its partition is a
-	// redelivery. No ids are kept. For input read again from a committed
-	// position, as after a restore.
+	// redelivery (an event counted as Future is not observed, and is
+	// judged again when delivered again). No ids are kept. For input read
+	// again from a committed position, as after a restore.
 	DedupOffsets
 )
 
