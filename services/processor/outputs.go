@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 
@@ -90,10 +91,23 @@ func (o *outputs) write(ctx context.Context, w *kafka.Writer, what string, msgs 
 	if len(msgs) == 0 {
 		return nil
 	}
-	if !backoff.Retry(ctx, publishBackoff, o.logger, "publish "+what, func(ctx context.Context) error { return w.WriteMessages(ctx, msgs...) }) {
+	if !backoff.Retry(ctx, publishBackoff, o.logger, "publish "+what, func(ctx context.Context) error { return writeWhole(ctx, w, msgs) }) {
 		return ctx.Err()
 	}
 	return nil
+}
+
+// attemptTimeout bounds one write attempt.
+const attemptTimeout = 30 * time.Second
+
+// writeWhole makes one attempt to write msgs that ctx ending does not cut
+// short: when a partition changes hands, a write under way either lands
+// before its task lets go or fails, never lands after the next owner
+// looked at what was published.
+func writeWhole(ctx context.Context, w *kafka.Writer, msgs []kafka.Message) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
+	defer cancel()
+	return w.WriteMessages(actx, msgs...)
 }
 
 func (o *outputs) close() error {

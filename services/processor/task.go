@@ -510,7 +510,7 @@ func (t *task) flush(ctx context.Context) bool {
 		t.reportProgress(false)
 	}
 	if !backoff.Retry(ctx, publishBackoff, t.logger, "forward to "+t.p.repartition, func(ctx context.Context) error {
-		return t.p.forward.WriteMessages(ctx, t.fwd...)
+		return writeWhole(ctx, t.p.forward, t.fwd)
 	}) {
 		t.unpublished = true
 		return false
