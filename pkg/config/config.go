@@ -134,7 +134,8 @@ type ClickHouseConfig struct {
 	Password Secret `mapstructure:"password" yaml:"password"`
 	// DialTimeout bounds connecting. Default 10s.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" yaml:"dial_timeout"`
-	// ReadTimeout bounds one query or insert. Default 60s.
+	// ReadTimeout bounds one query or insert, and each write to the server.
+	// Default 60s.
 	ReadTimeout time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
 	// Local, when true, makes `vigil up` start a project-local server with
 	// deploy/clickhouse/clickhouse.sh before connecting. Default true.
