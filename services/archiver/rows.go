@@ -205,7 +205,11 @@ type eventColumns struct {
 	srcPort, dstPort                                    []uint16
 	bytesOut, bytesIn                                   []uint64
 	value                                               []float64
-	attrKeys, attrValues                                [][]string
+	// attrKeys and attrValues hold the labels of every row, each row's
+	// sorted by key, one row after the other; attrEnds is where each
+	// row's end in them.
+	attrKeys, attrValues []string
+	attrEnds             []int
 }
 
 func newEventColumns(n int) *eventColumns {
@@ -216,7 +220,7 @@ func newEventColumns(n int) *eventColumns {
 		timestamp: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), timestampNS: make([]uint32, 0, n),
 		srcPort: make([]uint16, 0, n), dstPort: make([]uint16, 0, n),
 		bytesOut: make([]uint64, 0, n), bytesIn: make([]uint64, 0, n), value: make([]float64, 0, n),
-		attrKeys: make([][]string, 0, n), attrValues: make([][]string, 0, n),
+		attrKeys: s(), attrValues: s(), attrEnds: make([]int, 0, n),
 	}
 }
 
@@ -230,7 +234,7 @@ func (c *eventColumns) reset() {
 	c.timestamp, c.ingested, c.timestampNS = c.timestamp[:0], c.ingested[:0], c.timestampNS[:0]
 	c.srcPort, c.dstPort = c.srcPort[:0], c.dstPort[:0]
 	c.bytesOut, c.bytesIn, c.value = c.bytesOut[:0], c.bytesIn[:0], c.value[:0]
-	c.attrKeys, c.attrValues = clearSlice(c.attrKeys), clearSlice(c.attrValues)
+	c.attrKeys, c.attrValues, c.attrEnds = clearSlice(c.attrKeys), clearSlice(c.attrValues), c.attrEnds[:0]
 }
 
 // clearSlice empties s, keeping its room, and zeroes what it held so that
@@ -264,17 +268,15 @@ func (c *eventColumns) add(e *event.Event) {
 	c.value = append(c.value, e.Value)
 	c.message = append(c.message, e.Message)
 	c.parseError = append(c.parseError, e.ParseError)
-	keys := make([]string, 0, len(e.Attrs))
+	start := len(c.attrKeys)
 	for k := range e.Attrs {
-		keys = append(keys, k)
+		c.attrKeys = append(c.attrKeys, k)
 	}
-	slices.Sort(keys)
-	vals := make([]string, len(keys))
-	for i, k := range keys {
-		vals[i] = e.Attrs[k]
+	slices.Sort(c.attrKeys[start:])
+	for _, k := range c.attrKeys[start:] {
+		c.attrValues = append(c.attrValues, e.Attrs[k])
 	}
-	c.attrKeys = append(c.attrKeys, keys)
-	c.attrValues = append(c.attrValues, vals)
+	c.attrEnds = append(c.attrEnds, len(c.attrKeys))
 }
 
 func (c *eventColumns) appendTo(b driver.Batch) error {
@@ -283,13 +285,15 @@ func (c *eventColumns) appendTo(b driver.Batch) error {
 		return err
 	}
 	// Array columns take one row at a time without reflection.
-	for i := range c.attrKeys {
-		if err := b.Column(21).AppendRow(c.attrKeys[i]); err != nil {
+	start := 0
+	for _, end := range c.attrEnds {
+		if err := b.Column(21).AppendRow(c.attrKeys[start:end]); err != nil {
 			return fmt.Errorf("column attr_keys: %w", err)
 		}
-		if err := b.Column(22).AppendRow(c.attrValues[i]); err != nil {
+		if err := b.Column(22).AppendRow(c.attrValues[start:end]); err != nil {
 			return fmt.Errorf("column attr_values: %w", err)
 		}
+		start = end
 	}
 	return nil
 }
