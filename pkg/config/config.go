@@ -509,10 +509,12 @@ var ProfileFields = []string{
 type ArchiverConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-archiver.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// BatchRows is the most rows in one insert. Default 100000.
+	// BatchRows is the most rows in one insert. Default 200000: ClickHouse
+	// writes a part per insert and merges parts in the background, so
+	// fewer, larger inserts cost it less.
 	BatchRows int `mapstructure:"batch_rows" yaml:"batch_rows"`
-	// BatchBytes is the most message bytes in one insert. Default 32MiB
-	// (33554432).
+	// BatchBytes is the most message bytes in one insert. Default 128MiB
+	// (134217728), room for BatchRows events of up to 670 bytes.
 	BatchBytes int `mapstructure:"batch_bytes" yaml:"batch_bytes"`
 	// Inserters is how many batches are inserted at once; while they are
 	// all busy the archiver reads nothing more. Default 2.
@@ -732,8 +734,8 @@ func Default() Config {
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
-			BatchRows:       100_000,
-			BatchBytes:      32 << 20,
+			BatchRows:       200_000,
+			BatchBytes:      128 << 20,
 			Inserters:       2,
 			FlushInterval:   time.Second,
 			RetryBackoff:    500 * time.Millisecond,
