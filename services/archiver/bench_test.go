@@ -144,7 +144,8 @@ func writeTSV(tb testing.TB, path string, evs []*event.Event) {
 // every row is inserted and every offset committed. In the same run it
 // times clickhouse-client inserting the same rows as TabSeparated into the
 // events table of a second database made by the same migrations (same
-// engine, same materialized views): the floor any Go client works against.
+// engine, same materialized views): the floor any Go client works against;
+// and, for what the views cost, into a copy of that table without them.
 // Each side starts on a quiet server (no merges running) and a collected
 // heap, so neither pays for the other's merges or for the fixture.
 func BenchmarkArchiverThroughput(b *testing.B) {
@@ -178,23 +179,36 @@ func BenchmarkArchiverThroughput(b *testing.B) {
 			continue
 		}
 		peerDB := testkit.ClickHouse(b)
-		settle(b, conn)
-		host, port, _ := strings.Cut(cfg.ClickHouse.Addr[0], ":")
-		in, err := os.Open(tsv)
-		require.NoError(b, err)
-		defer in.Close()
-		cmd := exec.Command(client, "--host", host, "--port", port, "--database", peerDB.Database,
-			"--query", "INSERT INTO events ("+eventsTable.columns()+") FORMAT TabSeparated")
-		cmd.Stdin = in
-		t0 = time.Now()
-		out, err := cmd.CombinedOutput()
-		require.NoError(b, err, "%s", out)
-		peerElapsed := time.Since(t0)
-		require.Equal(b, uint64(n), count(b, conn, "SELECT count() FROM "+peerDB.Database+".events"))
-		peer := float64(n) / peerElapsed.Seconds()
+		peer := clickhouseClientRate(b, client, conn, peerDB, "events", tsv, n)
+		// The same without the rollups' materialized views, which every
+		// insert into events also feeds: what they cost the server.
+		require.NoError(b, conn.Exec(context.Background(), "CREATE TABLE "+peerDB.Database+".events_no_views AS "+peerDB.Database+".events"))
+		noViews := clickhouseClientRate(b, client, conn, peerDB, "events_no_views", tsv, n)
 		fmt.Printf("BENCH name=archiver_throughput value=%.0f unit=events/s vs=clickhouse-client ratio=%.2f\n", rate, rate/peer)
 		fmt.Printf("BENCH name=clickhouse_client_tsv_throughput value=%.0f unit=events/s\n", peer)
+		fmt.Printf("BENCH name=clickhouse_client_tsv_no_views_throughput value=%.0f unit=events/s\n", noViews)
 	}
+}
+
+// clickhouseClientRate times clickhouse-client inserting the n rows of the
+// TabSeparated file tsv into table of db, on a quiet server, and returns
+// its rate in rows per second.
+func clickhouseClientRate(tb testing.TB, client string, conn driver.Conn, db config.ClickHouseConfig, table, tsv string, n int) float64 {
+	tb.Helper()
+	settle(tb, conn)
+	host, port, _ := strings.Cut(db.Addr[0], ":")
+	in, err := os.Open(tsv)
+	require.NoError(tb, err)
+	defer in.Close()
+	cmd := exec.Command(client, "--host", host, "--port", port, "--database", db.Database,
+		"--query", "INSERT INTO "+table+" ("+eventsTable.columns()+") FORMAT TabSeparated")
+	cmd.Stdin = in
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	require.NoError(tb, err, "%s", out)
+	elapsed := time.Since(start)
+	require.Equal(tb, uint64(n), count(tb, conn, "SELECT count() FROM "+db.Database+"."+table))
+	return float64(n) / elapsed.Seconds()
 }
 
 // settle waits until the server runs no merge and collects the heap, so
