@@ -134,7 +134,8 @@ type ClickHouseConfig struct {
 	Password Secret `mapstructure:"password" yaml:"password"`
 	// DialTimeout bounds connecting. Default 10s.
 	DialTimeout time.Duration `mapstructure:"dial_timeout" yaml:"dial_timeout"`
-	// ReadTimeout bounds one query or insert. Default 60s.
+	// ReadTimeout bounds one query or insert, and each write to the server.
+	// Default 60s.
 	ReadTimeout time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
 	// Local, when true, makes `vigil up` start a project-local server with
 	// deploy/clickhouse/clickhouse.sh before connecting. Default true.
@@ -531,10 +532,12 @@ var ProfileFields = []string{
 type ArchiverConfig struct {
 	// GroupID is the Kafka consumer group. Default vigil-archiver.
 	GroupID string `mapstructure:"group_id" yaml:"group_id"`
-	// BatchRows is the most rows in one insert. Default 100000.
+	// BatchRows is the most rows in one insert. Default 200000: ClickHouse
+	// writes a part per insert and merges parts in the background, so
+	// fewer, larger inserts cost it less.
 	BatchRows int `mapstructure:"batch_rows" yaml:"batch_rows"`
-	// BatchBytes is the most message bytes in one insert. Default 32MiB
-	// (33554432).
+	// BatchBytes is the most message bytes in one insert. Default 128MiB
+	// (134217728), room for BatchRows events of up to 670 bytes.
 	BatchBytes int `mapstructure:"batch_bytes" yaml:"batch_bytes"`
 	// Inserters is how many batches are inserted at once; while they are
 	// all busy the archiver reads nothing more. Default 2.
@@ -760,8 +763,8 @@ func Default() Config {
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
-			BatchRows:       100_000,
-			BatchBytes:      32 << 20,
+			BatchRows:       200_000,
+			BatchBytes:      128 << 20,
 			Inserters:       2,
 			FlushInterval:   time.Second,
 			RetryBackoff:    500 * time.Millisecond,

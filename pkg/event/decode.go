@@ -16,7 +16,9 @@ import (
 //
 // It reads the envelope with a streaming decoder rather than through
 // reflection (several times faster, which the archiver and the processor
-// feel at hundreds of thousands of events a second), and accepts what
+// feel at hundreds of thousands of events a second), first with a scanner
+// of the shape the encoder writes (strings scanned eight bytes at a time),
+// then, for anything else, a general JSON decoder. It accepts what
 // encoding/json would decode into Event: keys are matched exactly as the
 // schema spells them, unknown keys and null values are ignored, invalid
 // UTF-8 in strings becomes U+FFFD, numbers must fit their field.
@@ -33,9 +35,14 @@ func Decode(b []byte) (*Event, error) {
 
 // DecodeShared is Decode into e (reset first) for a caller that never
 // modifies b afterwards: the event's strings point into b rather than
-// being copied, which saves an allocation per field.
+// being copied, which saves an allocation per field. A map e.Attrs already
+// holds is emptied and reused rather than replaced (so it is empty, not
+// nil, when b has no labels), which saves one more per event for a caller
+// decoding event after event into the same e.
 func DecodeShared(e *Event, b []byte) error {
-	*e = Event{}
+	attrs := e.Attrs
+	clear(attrs)
+	*e = Event{Attrs: attrs}
 	if err := decodeInto(e, b, b); err != nil {
 		return fmt.Errorf("%w: decode: %w", ErrInvalid, err)
 	}
@@ -43,9 +50,20 @@ func DecodeShared(e *Event, b []byte) error {
 }
 
 // decodeInto decodes b into e. Strings that are a part of shared (b, or
-// nil) point into it; the others are copied.
+// nil) point into it; the others are copied. It tries the envelope as the
+// encoder writes it first (decodePlain), then any JSON.
 func decodeInto(e *Event, b, shared []byte) error {
-	str := func(d *jx.Decoder) (string, error) { return str(d, shared) }
+	attrs := e.Attrs
+	if decodePlain(e, b, shared) {
+		return nil
+	}
+	clear(attrs)
+	*e = Event{Attrs: attrs}
+	return decodeJSON(e, b, shared)
+}
+
+// decodeJSON decodes any JSON b into e, as decodeInto.
+func decodeJSON(e *Event, b, shared []byte) error {
 	d := jx.GetDecoder()
 	defer jx.PutDecoder(d)
 	d.ResetBytes(b)
@@ -60,65 +78,9 @@ func decodeInto(e *Event, b, shared []byte) error {
 	default:
 		return fmt.Errorf("the envelope must be a JSON object")
 	}
+	v := &jsonValues{d: d, shared: shared}
 	if err := d.ObjBytes(func(d *jx.Decoder, key []byte) error {
-		if d.Next() == jx.Null {
-			if string(key) == "labels" {
-				e.Attrs = nil // as encoding/json sets a map to nil
-			}
-			return d.Null()
-		}
-		var err error
-		switch string(key) {
-		case "vigil.version":
-			var v int64
-			v, err = number(d, func(s string) (int64, error) { return strconv.ParseInt(s, 10, strconv.IntSize) })
-			e.Version = int(v)
-		case "event.id":
-			e.ID, err = str(d)
-		case "@timestamp":
-			err = timestamp(d, &e.Timestamp)
-		case "event.ingested":
-			err = timestamp(d, &e.Ingested)
-		case "organization.id":
-			e.Tenant, err = str(d)
-		case "event.dataset":
-			e.Source, err = str(d)
-		case "host.name":
-			e.Host, err = str(d)
-		case "event.category":
-			e.Category, err = str(d)
-		case "event.action":
-			e.Action, err = str(d)
-		case "event.outcome":
-			e.Outcome, err = str(d)
-		case "source.ip":
-			e.SrcIP, err = str(d)
-		case "source.port":
-			e.SrcPort, err = number(d, parseUint16)
-		case "destination.ip":
-			e.DstIP, err = str(d)
-		case "destination.port":
-			e.DstPort, err = number(d, parseUint16)
-		case "user.name":
-			e.User, err = str(d)
-		case "network.protocol":
-			e.Protocol, err = str(d)
-		case "source.bytes":
-			e.BytesOut, err = number(d, parseUint64)
-		case "destination.bytes":
-			e.BytesIn, err = number(d, parseUint64)
-		case "vigil.value":
-			e.Value, err = number(d, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) })
-		case "event.original":
-			e.Message, err = str(d)
-		case "vigil.parse_error":
-			e.ParseError, err = str(d)
-		case "labels":
-			err = labels(d, e, shared)
-		default:
-			err = d.Skip()
-		}
-		if err != nil {
+		if err := field(e, key, v); err != nil {
 			return fmt.Errorf("%s: %w", key, err)
 		}
 		return nil
@@ -136,19 +98,112 @@ func atEnd(d *jx.Decoder) error {
 	return nil
 }
 
-// number reads a JSON number and converts its text with parse, which
-// refuses what does not fit (as encoding/json does).
-func number[T any](d *jx.Decoder, parse func(string) (T, error)) (T, error) {
-	var zero T
-	if d.Next() != jx.Number {
-		return zero, fmt.Errorf("want a number, got %s", d.Next())
+// values reads the values of an envelope's keys, one after the other:
+// decodeJSON and decodePlain each have one.
+type values interface {
+	// null reads null when it is next.
+	null() (bool, error)
+	// str reads a string, each byte of invalid UTF-8 in it becoming
+	// U+FFFD (as encoding/json does).
+	str() (string, error)
+	// number reads a number and returns its text.
+	number() (string, error)
+	// time reads an RFC 3339 string into t, as time.Time's UnmarshalJSON does.
+	time(t *time.Time) error
+	// labels reads an object of strings into e.Attrs, adding to what an
+	// earlier labels key put there.
+	labels(e *Event) error
+	// skip reads any value.
+	skip() error
+}
+
+// field reads the value of key from v into e.
+func field(e *Event, key []byte, v values) error {
+	if null, err := v.null(); null || err != nil {
+		if null && string(key) == "labels" {
+			e.Attrs = nil // as encoding/json sets a map to nil
+		}
+		return err // as encoding/json, null leaves a field as it is
 	}
-	raw, err := d.Raw()
+	if p := stringField(e, key); p != nil {
+		s, err := v.str()
+		*p = s
+		return err
+	}
+	var err error
+	switch string(key) {
+	case "vigil.version":
+		var n int64
+		n, err = number(v, parseInt)
+		e.Version = int(n)
+	case "@timestamp":
+		err = v.time(&e.Timestamp)
+	case "event.ingested":
+		err = v.time(&e.Ingested)
+	case "source.port":
+		e.SrcPort, err = number(v, parseUint16)
+	case "destination.port":
+		e.DstPort, err = number(v, parseUint16)
+	case "source.bytes":
+		e.BytesOut, err = number(v, parseUint64)
+	case "destination.bytes":
+		e.BytesIn, err = number(v, parseUint64)
+	case "vigil.value":
+		e.Value, err = number(v, parseFloat64)
+	case "labels":
+		err = v.labels(e)
+	default:
+		err = v.skip()
+	}
+	return err
+}
+
+// stringField returns the string field of e that key names, or nil.
+func stringField(e *Event, key []byte) *string {
+	switch string(key) {
+	case "event.id":
+		return &e.ID
+	case "organization.id":
+		return &e.Tenant
+	case "event.dataset":
+		return &e.Source
+	case "host.name":
+		return &e.Host
+	case "event.category":
+		return &e.Category
+	case "event.action":
+		return &e.Action
+	case "event.outcome":
+		return &e.Outcome
+	case "source.ip":
+		return &e.SrcIP
+	case "destination.ip":
+		return &e.DstIP
+	case "user.name":
+		return &e.User
+	case "network.protocol":
+		return &e.Protocol
+	case "event.original":
+		return &e.Message
+	case "vigil.parse_error":
+		return &e.ParseError
+	}
+	return nil
+}
+
+// number reads a number from v and converts its text with parse, which
+// refuses what does not fit (as encoding/json does).
+func number[T any](v values, parse func(string) (T, error)) (T, error) {
+	t, err := v.number()
 	if err != nil {
+		var zero T
 		return zero, err
 	}
-	return parse(string(raw))
+	return parse(t)
 }
+
+func parseInt(s string) (int64, error)       { return strconv.ParseInt(s, 10, strconv.IntSize) }
+func parseFloat64(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 
 func parseUint16(s string) (uint16, error) {
 	v, err := strconv.ParseUint(s, 10, 16)
@@ -157,20 +212,21 @@ func parseUint16(s string) (uint16, error) {
 
 func parseUint64(s string) (uint64, error) { return strconv.ParseUint(s, 10, 64) }
 
-// str reads a string, each byte of invalid UTF-8 in it becoming U+FFFD (as
-// encoding/json does). When the string is a part of shared it points there.
-func str(d *jx.Decoder, shared []byte) (string, error) {
-	if d.Next() != jx.String {
-		return "", fmt.Errorf("want a string, got %s", d.Next())
-	}
-	b, err := d.StrBytes()
-	if err != nil || len(b) == 0 {
-		return "", err
+// unsafeString is b as a string without a copy, for text that is only
+// parsed: the strconv parsers keep no reference to it (their errors hold
+// a copy).
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// text returns b as a string, each byte of invalid UTF-8 in it becoming
+// U+FFFD, pointing into shared when b is a part of it and copied otherwise.
+func text(b, shared []byte) string {
+	if len(b) == 0 {
+		return ""
 	}
 	if within(b, shared) {
-		return validUTF8(unsafe.String(&b[0], len(b))), nil
+		return validUTF8(unsafe.String(&b[0], len(b)))
 	}
-	return validUTF8(string(b)), nil
+	return validUTF8(string(b))
 }
 
 // within reports whether b is a part of the memory of buf.
@@ -181,43 +237,6 @@ func within(b, buf []byte) bool {
 	start, end := uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&buf[len(buf)-1]))
 	p := uintptr(unsafe.Pointer(&b[0]))
 	return p >= start && p+uintptr(len(b))-1 <= end
-}
-
-// timestamp reads an RFC 3339 time as time.Time's UnmarshalJSON does.
-func timestamp(d *jx.Decoder, t *time.Time) error {
-	if d.Next() != jx.String {
-		return fmt.Errorf("want an RFC 3339 string, got %s", d.Next())
-	}
-	raw, err := d.Raw()
-	if err != nil {
-		return err
-	}
-	return t.UnmarshalJSON(raw)
-}
-
-// labels reads an object of strings into e.Attrs, adding to what an
-// earlier labels key put there.
-func labels(d *jx.Decoder, e *Event, shared []byte) error {
-	if d.Next() != jx.Object {
-		return fmt.Errorf("want an object, got %s", d.Next())
-	}
-	if e.Attrs == nil {
-		e.Attrs = map[string]string{}
-	}
-	return d.ObjBytes(func(d *jx.Decoder, key []byte) error {
-		k := validUTF8(string(key))
-		if d.Next() == jx.Null {
-			// encoding/json stores the zero value for a null map element.
-			e.Attrs[k] = ""
-			return d.Null()
-		}
-		v, err := str(d, shared)
-		if err != nil {
-			return fmt.Errorf("%q: %w", k, err)
-		}
-		e.Attrs[k] = v
-		return nil
-	})
 }
 
 // validUTF8 returns s with each byte of invalid UTF-8 replaced by U+FFFD.
@@ -231,3 +250,72 @@ func validUTF8(s string) string {
 	}
 	return string(out)
 }
+
+// jsonValues reads values of any JSON with a general decoder. Strings that
+// are a part of shared point into it.
+type jsonValues struct {
+	d      *jx.Decoder
+	shared []byte
+}
+
+func (v *jsonValues) null() (bool, error) {
+	if v.d.Next() != jx.Null {
+		return false, nil
+	}
+	return true, v.d.Null()
+}
+
+func (v *jsonValues) str() (string, error) {
+	if v.d.Next() != jx.String {
+		return "", fmt.Errorf("want a string, got %s", v.d.Next())
+	}
+	b, err := v.d.StrBytes()
+	if err != nil {
+		return "", err
+	}
+	return text(b, v.shared), nil
+}
+
+func (v *jsonValues) number() (string, error) {
+	if v.d.Next() != jx.Number {
+		return "", fmt.Errorf("want a number, got %s", v.d.Next())
+	}
+	raw, err := v.d.Raw()
+	return unsafeString(raw), err
+}
+
+func (v *jsonValues) time(t *time.Time) error {
+	if v.d.Next() != jx.String {
+		return fmt.Errorf("want an RFC 3339 string, got %s", v.d.Next())
+	}
+	raw, err := v.d.Raw()
+	if err != nil {
+		return err
+	}
+	return t.UnmarshalJSON(raw)
+}
+
+func (v *jsonValues) labels(e *Event) error {
+	if v.d.Next() != jx.Object {
+		return fmt.Errorf("want an object, got %s", v.d.Next())
+	}
+	if e.Attrs == nil {
+		e.Attrs = map[string]string{}
+	}
+	return v.d.ObjBytes(func(d *jx.Decoder, key []byte) error {
+		k := text(key, v.shared)
+		if d.Next() == jx.Null {
+			// encoding/json stores the zero value for a null map element.
+			e.Attrs[k] = ""
+			return d.Null()
+		}
+		s, err := v.str()
+		if err != nil {
+			return fmt.Errorf("%q: %w", k, err)
+		}
+		e.Attrs[k] = s
+		return nil
+	})
+}
+
+func (v *jsonValues) skip() error { return v.d.Skip() }

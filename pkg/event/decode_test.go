@@ -83,6 +83,28 @@ func hasFoldedKey(b []byte) bool {
 	return false
 }
 
+// Decoding one envelope after another into the same event keeps nothing
+// of the previous one: its labels map is emptied and reused.
+func TestDecodeSharedReusesTheEvent(t *testing.T) {
+	withLabels, err := event.Encode(full(t))
+	require.NoError(t, err)
+	other := valid(t)
+	other.Attrs = map[string]string{"pid": "9"}
+	otherLabels, err := event.Encode(other)
+	require.NoError(t, err)
+	noLabels, err := event.Encode(valid(t))
+	require.NoError(t, err)
+
+	var e event.Event
+	require.NoError(t, event.DecodeShared(&e, withLabels))
+	requireSameEvent(t, full(t), &e)
+	require.NoError(t, event.DecodeShared(&e, otherLabels))
+	requireSameEvent(t, other, &e)
+	require.NoError(t, event.DecodeShared(&e, noLabels))
+	require.Empty(t, e.Attrs)
+	requireSameEvent(t, valid(t), &e)
+}
+
 // BenchmarkDecode decodes a realistic envelope with Decode and with
 // encoding/json (plus Validate), and prints both figures.
 func BenchmarkDecode(b *testing.B) {

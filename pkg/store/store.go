@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -28,6 +31,7 @@ func open(cfg config.ClickHouseConfig, database string) (driver.Conn, error) {
 			Password: cfg.Password.Reveal(),
 		},
 		DialTimeout:      cfg.DialTimeout,
+		DialContext:      dialer(cfg.DialTimeout, cfg.ReadTimeout),
 		ReadTimeout:      cfg.ReadTimeout,
 		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 		MaxOpenConns:     8,
@@ -39,6 +43,45 @@ func open(cfg config.ClickHouseConfig, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("clickhouse at %v: %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// dialer connects with connections whose every write must finish within
+// writeTimeout, as every read must within ClickHouse's ReadTimeout: an
+// insert sent in chunks writes outside any query's deadline, and a server
+// that stops reading must fail it rather than hold it forever.
+func dialer(dialTimeout, writeTimeout time.Duration) func(ctx context.Context, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: dialTimeout}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		return writeDeadlineConn{Conn: c, timeout: writeTimeout}, nil
+	}
+}
+
+// writeDeadlineConn sets a deadline before each write.
+type writeDeadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+// SyscallConn exposes the socket, with which the driver checks an idle
+// connection for a server that closed it (after a restart) before using
+// it again.
+func (c writeDeadlineConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
+}
+
+func (c writeDeadlineConn) Write(b []byte) (int, error) {
+	if err := c.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
 
 // WaitReady blocks until ClickHouse answers a ping, logging a clear line

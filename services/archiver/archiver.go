@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -171,8 +173,12 @@ func (a *Archiver) run(ctx context.Context) {
 	var inserters sync.WaitGroup
 	for range a.cfg.Archiver.Inserters {
 		inserters.Go(func() {
+			writers := map[string]writer{}
+			for _, t := range tables {
+				writers[t.name()] = t.newWriter()
+			}
 			for b := range a.work {
-				a.insertBatch(a.insertCtx, b)
+				a.insertBatch(a.insertCtx, writers[b.table.name()], b)
 			}
 		})
 	}
@@ -278,11 +284,11 @@ func (a *Archiver) retry(ctx context.Context, what string, f func(context.Contex
 		})
 }
 
-// insertBatch decodes b, dead-letters what cannot be stored, inserts the
-// rest (retrying until it succeeds or ctx ends) and commits every offset
-// below which all batches are done. When ctx ends first nothing of b is
-// committed, so it is read again.
-func (a *Archiver) insertBatch(ctx context.Context, b *batch) {
+// insertBatch decodes b with w, inserts what can be stored (retrying
+// until it succeeds or ctx ends), dead-letters the rest, and commits every
+// offset below which all batches are done. When ctx ends first nothing of
+// b is committed, so it is read again.
+func (a *Archiver) insertBatch(ctx context.Context, w writer, b *batch) {
 	a.metrics.inFlight.Inc()
 	defer func() {
 		a.metrics.inFlight.Dec()
@@ -293,17 +299,23 @@ func (a *Archiver) insertBatch(ctx context.Context, b *batch) {
 	for i, m := range b.msgs {
 		values[i] = m.Value
 	}
-	blocks, bad := b.table.build(values)
-	for i, reason := range bad {
-		if !a.deadLetter(ctx, b.msgs[i], reason) {
+	for from := 0; from < len(values); {
+		var (
+			next int
+			bad  map[int]string
+		)
+		if !a.retry(ctx, "insert into "+b.table.name(), func(ctx context.Context) (err error) {
+			next, bad, err = a.insert(ctx, b.table, w, values, from)
+			return err
+		}) {
 			return
 		}
-	}
-	for _, blk := range blocks {
-		name := b.table.name()
-		if !a.retry(ctx, "insert into "+name, func(ctx context.Context) error { return a.insert(ctx, b.table, blk) }) {
-			return
+		for _, i := range slices.Sorted(maps.Keys(bad)) {
+			if !a.deadLetter(ctx, b.msgs[i], bad[i]) {
+				return
+			}
 		}
+		from = next
 	}
 	a.commit(ctx, b)
 }
@@ -319,23 +331,34 @@ func (a *Archiver) deadLetter(ctx context.Context, m kafka.Message, reason strin
 	return true
 }
 
-// insert writes the rows of blk into t in one insert.
-func (a *Archiver) insert(ctx context.Context, t table, blk block) error {
+// insert writes the storable values of values[from:] into t with w, in one
+// insert (begun only when there is something to store), and returns where
+// it stopped and what it could not store (see writer.write).
+func (a *Archiver) insert(ctx context.Context, t table, w writer, values [][]byte, from int) (int, map[int]string, error) {
 	start := time.Now()
-	batch, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name()+" ("+t.columns()+")")
+	ins := &insert{prepare: func() (driver.Batch, error) {
+		b, err := a.conn.PrepareBatch(ctx, "INSERT INTO "+t.name()+" ("+t.columns()+")")
+		if err != nil {
+			return nil, fmt.Errorf("prepare insert into %s: %w", t.name(), err)
+		}
+		return b, nil
+	}}
+	next, bad, err := w.write(ins, values, from)
 	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", t.name(), err)
+		if ins.batch != nil {
+			_ = ins.batch.Abort()
+		}
+		return 0, nil, fmt.Errorf("insert into %s: %w", t.name(), err)
 	}
-	if err := blk.appendTo(batch); err != nil {
-		_ = batch.Abort()
-		return fmt.Errorf("insert into %s: %w", t.name(), err)
+	if ins.batch == nil {
+		return next, bad, nil
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", blk.len(), t.name(), err)
+	if err := ins.batch.Send(); err != nil {
+		return 0, nil, fmt.Errorf("insert %d rows into %s: %w", ins.rows, t.name(), err)
 	}
-	a.metrics.inserted.WithLabelValues(t.name()).Add(float64(blk.len()))
+	a.metrics.inserted.WithLabelValues(t.name()).Add(float64(ins.rows))
 	a.metrics.insertSeconds.WithLabelValues(t.name()).Observe(time.Since(start).Seconds())
-	return nil
+	return next, bad, nil
 }
 
 // commit marks b done and commits, for each partition, the highest offset

@@ -20,17 +20,63 @@ type table interface {
 	name() string
 	// columns is the column list of the insert, in the order of the block's columns.
 	columns() string
-	// build decodes values into blocks of rows, each spanning at most
-	// maxPartitionsPerInsert days; values that cannot be stored are
-	// returned by index with the reason.
-	build(values [][]byte) (blocks []block, bad map[int]string)
+	// newWriter returns a writer of the table's rows. Each inserter keeps
+	// one per table and reuses it from batch to batch.
+	newWriter() writer
 }
+
+// writer decodes messages into rows and appends them to an insert.
+type writer interface {
+	// write decodes values[from:] and appends the storable ones to ins,
+	// chunkRows at a time, until values end or the next one would take
+	// the insert past maxPartitionsPerInsert days. It returns the index of
+	// the first value it did not write, and the values that cannot be
+	// stored, by index, with the reason.
+	write(ins *insert, values [][]byte, from int) (next int, bad map[int]string, err error)
+}
+
+// insert is one INSERT statement whose rows are sent chunk by chunk: the
+// server gathers the chunks into one block (up to its
+// min_insert_block_size_rows), written as one part per partition when
+// the statement ends, so chunks cost no extra parts while the client
+// reuses the columns that hold one.
+type insert struct {
+	// prepare begins the statement; called at the first chunk.
+	prepare func() (driver.Batch, error)
+	batch   driver.Batch
+	rows    int
+}
+
+// send appends a chunk of n rows, one column at a time, to the insert and
+// sends it to the server.
+func (ins *insert) send(chunk block) error {
+	if ins.batch == nil {
+		b, err := ins.prepare()
+		if err != nil {
+			return err
+		}
+		ins.batch = b
+	}
+	if err := chunk.appendTo(ins.batch); err != nil {
+		return err
+	}
+	ins.rows += chunk.len()
+	return ins.batch.Flush()
+}
+
+// chunkRows is how many rows a writer decodes before it sends them: few
+// enough that the columns holding them stay small and are reused, many
+// enough that each column is appended and encoded in one go.
+const chunkRows = 8192
 
 // block holds rows of one table column by column.
 type block interface {
 	len() int
 	// appendTo appends every row to b, one column at a time.
 	appendTo(b driver.Batch) error
+	// reset empties the block, keeping its room, and lets go of what
+	// its rows pointed to.
+	reset()
 }
 
 // columnsOf is a block whose rows are R.
@@ -56,35 +102,53 @@ func (t tableOf[R]) columns() string { return t.columns_ }
 
 // maxPartitionsPerInsert keeps one insert within ClickHouse's
 // max_partitions_per_insert_block (100 by default on current servers):
-// tables are partitioned by day, so a block spans at most this many days.
+// tables are partitioned by day, so an insert spans at most this many days.
 const maxPartitionsPerInsert = 100
 
-func (t tableOf[R]) build(values [][]byte) ([]block, map[int]string) {
-	var (
-		blocks []block
-		bad    map[int]string
-		cur    columnsOf[R]
-		days   = map[int64]bool{}
-	)
-	r := new(R)
-	for i, v := range values {
-		if err := t.decode(v, r); err != nil {
+func (t tableOf[R]) newWriter() writer {
+	return &writerOf[R]{table: t, chunk: t.newColumns(chunkRows), days: map[int64]bool{}}
+}
+
+// writerOf is the writer of a tableOf[R].
+type writerOf[R any] struct {
+	table tableOf[R]
+	row   R
+	chunk columnsOf[R]
+	days  map[int64]bool
+}
+
+func (w *writerOf[R]) write(ins *insert, values [][]byte, from int) (int, map[int]string, error) {
+	var bad map[int]string
+	clear(w.days)
+	defer w.chunk.reset()
+	i := from
+	for ; i < len(values); i++ {
+		if err := w.table.decode(values[i], &w.row); err != nil {
 			if bad == nil {
 				bad = map[int]string{}
 			}
 			bad[i] = err.Error()
 			continue
 		}
-		d := t.day(r)
-		if cur == nil || !days[d] && len(days) == maxPartitionsPerInsert {
-			cur = t.newColumns(len(values) - i)
-			blocks = append(blocks, cur)
-			clear(days)
+		d := w.table.day(&w.row)
+		if !w.days[d] && len(w.days) == maxPartitionsPerInsert {
+			break
 		}
-		days[d] = true
-		cur.add(r)
+		w.days[d] = true
+		w.chunk.add(&w.row)
+		if w.chunk.len() == chunkRows {
+			if err := ins.send(w.chunk); err != nil {
+				return i, nil, err
+			}
+			w.chunk.reset()
+		}
 	}
-	return blocks, bad
+	if w.chunk.len() > 0 {
+		if err := ins.send(w.chunk); err != nil {
+			return i, nil, err
+		}
+	}
+	return i, bad, nil
 }
 
 // tables are the archiver's tables, in the order their batches are
@@ -141,7 +205,11 @@ type eventColumns struct {
 	srcPort, dstPort                                    []uint16
 	bytesOut, bytesIn                                   []uint64
 	value                                               []float64
-	attrKeys, attrValues                                [][]string
+	// attrKeys and attrValues hold the labels of every row, each row's
+	// sorted by key, one row after the other; attrEnds is where each
+	// row's end in them.
+	attrKeys, attrValues []string
+	attrEnds             []int
 }
 
 func newEventColumns(n int) *eventColumns {
@@ -152,11 +220,30 @@ func newEventColumns(n int) *eventColumns {
 		timestamp: make([]time.Time, 0, n), ingested: make([]time.Time, 0, n), timestampNS: make([]uint32, 0, n),
 		srcPort: make([]uint16, 0, n), dstPort: make([]uint16, 0, n),
 		bytesOut: make([]uint64, 0, n), bytesIn: make([]uint64, 0, n), value: make([]float64, 0, n),
-		attrKeys: make([][]string, 0, n), attrValues: make([][]string, 0, n),
+		attrKeys: s(), attrValues: s(), attrEnds: make([]int, 0, n),
 	}
 }
 
 func (c *eventColumns) len() int { return len(c.id) }
+
+func (c *eventColumns) reset() {
+	for _, col := range []*[]string{&c.id, &c.tenant, &c.source, &c.host, &c.category, &c.action, &c.outcome,
+		&c.srcIP, &c.dstIP, &c.user, &c.protocol, &c.message, &c.parseError} {
+		*col = clearSlice(*col)
+	}
+	c.timestamp, c.ingested, c.timestampNS = c.timestamp[:0], c.ingested[:0], c.timestampNS[:0]
+	c.srcPort, c.dstPort = c.srcPort[:0], c.dstPort[:0]
+	c.bytesOut, c.bytesIn, c.value = c.bytesOut[:0], c.bytesIn[:0], c.value[:0]
+	c.attrKeys, c.attrValues, c.attrEnds = clearSlice(c.attrKeys), clearSlice(c.attrValues), c.attrEnds[:0]
+}
+
+// clearSlice empties s, keeping its room, and zeroes what it held so that
+// the memory its elements pointed to (messages of an inserted batch) can
+// be collected.
+func clearSlice[S ~[]E, E any](s S) S {
+	clear(s)
+	return s[:0]
+}
 
 func (c *eventColumns) add(e *event.Event) {
 	ts := e.Timestamp.UTC()
@@ -181,17 +268,15 @@ func (c *eventColumns) add(e *event.Event) {
 	c.value = append(c.value, e.Value)
 	c.message = append(c.message, e.Message)
 	c.parseError = append(c.parseError, e.ParseError)
-	keys := make([]string, 0, len(e.Attrs))
+	start := len(c.attrKeys)
 	for k := range e.Attrs {
-		keys = append(keys, k)
+		c.attrKeys = append(c.attrKeys, k)
 	}
-	slices.Sort(keys)
-	vals := make([]string, len(keys))
-	for i, k := range keys {
-		vals[i] = e.Attrs[k]
+	slices.Sort(c.attrKeys[start:])
+	for _, k := range c.attrKeys[start:] {
+		c.attrValues = append(c.attrValues, e.Attrs[k])
 	}
-	c.attrKeys = append(c.attrKeys, keys)
-	c.attrValues = append(c.attrValues, vals)
+	c.attrEnds = append(c.attrEnds, len(c.attrKeys))
 }
 
 func (c *eventColumns) appendTo(b driver.Batch) error {
@@ -200,13 +285,15 @@ func (c *eventColumns) appendTo(b driver.Batch) error {
 		return err
 	}
 	// Array columns take one row at a time without reflection.
-	for i := range c.attrKeys {
-		if err := b.Column(21).AppendRow(c.attrKeys[i]); err != nil {
+	start := 0
+	for _, end := range c.attrEnds {
+		if err := b.Column(21).AppendRow(c.attrKeys[start:end]); err != nil {
 			return fmt.Errorf("column attr_keys: %w", err)
 		}
-		if err := b.Column(22).AppendRow(c.attrValues[i]); err != nil {
+		if err := b.Column(22).AppendRow(c.attrValues[start:end]); err != nil {
 			return fmt.Errorf("column attr_values: %w", err)
 		}
+		start = end
 	}
 	return nil
 }
@@ -275,6 +362,7 @@ type rowColumns[R any] struct {
 }
 
 func (c *rowColumns[R]) len() int { return len(c.rows) }
+func (c *rowColumns[R]) reset()   { c.rows = clearSlice(c.rows) }
 func (c *rowColumns[R]) add(r *R) { c.rows = append(c.rows, c.values(r)) }
 func (c *rowColumns[R]) appendTo(b driver.Batch) error {
 	for _, r := range c.rows {
