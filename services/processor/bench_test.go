@@ -181,7 +181,7 @@ func BenchmarkRestore(b *testing.B) {
 		start = time.Now()
 		require.True(b, dst.restoreOrReset(ctx))
 		restore := time.Since(start)
-		require.True(b, dst.hasRef, "restored from the checkpoint")
+		require.True(b, dst.restored(), "restored from the checkpoint")
 		require.Equal(b, entities, dst.engines[0].Entities()["brute_force"])
 
 		fmt.Printf("BENCH name=processor_checkpoint_1m_entities value=%.2f unit=s\n", ckpt.Seconds())

@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,12 +23,9 @@ import (
 
 // procInstance is one vigil-processor process.
 type procInstance struct {
+	*testkit.Process
 	t       *testing.T
-	bin     string
-	cfgFile string
-	log     string
 	metrics string
-	cmd     *exec.Cmd
 }
 
 func buildProcessor(t *testing.T) string {
@@ -41,8 +37,8 @@ func buildProcessor(t *testing.T) string {
 }
 
 func newInstance(t *testing.T, bin, dir, name string, cfg config.Config) *procInstance {
-	p := &procInstance{t: t, bin: bin, log: filepath.Join(dir, name+".log"), metrics: testkit.FreeAddr(t),
-		cfgFile: filepath.Join(dir, name+".yaml")}
+	metrics := testkit.FreeAddr(t)
+	cfgFile := filepath.Join(dir, name+".yaml")
 	k := cfg.Kafka
 	yaml := fmt.Sprintf(`
 log: {level: info, format: json}
@@ -55,43 +51,18 @@ processor:
   idle_flush: %s
   session_timeout: %s
   checkpoint: {interval: %s}
-`, p.metrics, k.Brokers[0], k.Topics.Events, k.Topics.Scores, k.Topics.Alerts, cfg.Processor.GroupID,
+`, metrics, k.Brokers[0], k.Topics.Events, k.Topics.Scores, k.Topics.Alerts, cfg.Processor.GroupID,
 		cfg.Processor.IdleFlush, cfg.Processor.SessionTimeout, cfg.Processor.Checkpoint.Interval)
-	require.NoError(t, os.WriteFile(p.cfgFile, []byte(yaml), 0o600))
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *procInstance) start() {
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	require.NoError(p.t, err)
-	defer f.Close()
-	p.cmd = exec.Command(p.bin, "-c", p.cfgFile)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	require.NoError(p.t, p.cmd.Start())
-}
-
-func (p *procInstance) kill9() {
-	require.NoError(p.t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
+	require.NoError(t, os.WriteFile(cfgFile, []byte(yaml), 0o600))
+	return &procInstance{Process: testkit.NewProcess(t, bin, filepath.Join(dir, name+".log"), "-c", cfgFile), t: t, metrics: metrics}
 }
 
 // stop ends the process with SIGTERM: it checkpoints and leaves the group.
 func (p *procInstance) stop() {
-	if p.cmd == nil || p.cmd.ProcessState != nil {
-		return
+	if !p.Stop(60 * time.Second) {
+		p.t.Errorf("%s did not stop within a minute", p.Log)
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-		p.t.Errorf("%s did not stop within a minute", p.log)
-	}
-	require.Equal(p.t, 0, p.cmd.ProcessState.ExitCode(), "clean exit; log %s", p.log)
+	require.Equal(p.t, 0, p.ExitCode(), "clean exit; log %s", p.Log)
 }
 
 var partitionsGauge = regexp.MustCompile(`(?m)^vigil_processor_partitions (\S+)$`)
@@ -121,7 +92,7 @@ func (p *procInstance) partitions() int {
 
 // logHas reports whether the process logged a line matching re.
 func (p *procInstance) logHas(re *regexp.Regexp) bool {
-	f, err := os.Open(p.log)
+	f, err := os.Open(p.Log)
 	require.NoError(p.t, err)
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -163,7 +134,7 @@ func TestThreeInstancesOneKilled(t *testing.T) {
 	var inst []*procInstance
 	for i := range 3 {
 		inst = append(inst, newInstance(t, bin, dir, fmt.Sprintf("p%d", i), cfg))
-		inst[i].start()
+		inst[i].Start()
 	}
 	require.Eventually(t, func() bool {
 		return inst[0].partitions() > 0 && inst[1].partitions() > 0 && inst[2].partitions() > 0 &&
@@ -182,7 +153,7 @@ func TestThreeInstancesOneKilled(t *testing.T) {
 	feed(4)
 	victim := inst[1]
 	require.Eventually(t, func() bool { return victim.logHas(regexp.MustCompile(`"partition assigned"`)) }, 30*time.Second, 50*time.Millisecond)
-	victim.kill9()
+	victim.Kill9()
 	// The other two take its partitions once its session times out; the
 	// stream goes on meanwhile.
 	require.Eventually(t, func() bool {
@@ -192,7 +163,7 @@ func TestThreeInstancesOneKilled(t *testing.T) {
 		return inst[0].partitions()+inst[2].partitions() == 2*cfg.Kafka.Partitions
 	}, 60*time.Second, 100*time.Millisecond, "the survivors take over the killed instance's partitions")
 	feed(chunks - 4)
-	victim.start()
+	victim.Start()
 	feed(chunks)
 	require.Eventually(t, func() bool { return victim.partitions() > 0 }, 60*time.Second, 100*time.Millisecond,
 		"the restarted instance gets partitions back")
@@ -205,8 +176,8 @@ func TestThreeInstancesOneKilled(t *testing.T) {
 		return scores >= len(want.scores) && alerts >= len(want.alerts) && done
 	}, 180*time.Second, 500*time.Millisecond) {
 		for _, p := range inst {
-			b, _ := os.ReadFile(p.log)
-			t.Logf("%s:\n%s", p.log, lastLines(b, 15))
+			b, _ := os.ReadFile(p.Log)
+			t.Logf("%s:\n%s", p.Log, lastLines(b, 15))
 		}
 		t.Errorf("not every score and alert published, or not every partition checkpointed: scores %d of %d, alerts %d of %d, settled %v",
 			scores, len(want.scores), alerts, len(want.alerts), done)

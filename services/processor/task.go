@@ -50,7 +50,6 @@ type task struct {
 	next      int64 // offset of the next message to read
 	dirty     bool  // read something since the last checkpoint
 	ref       ckptRef
-	hasRef    bool
 	published map[string]bool // alerts on the alerts topic already, found when restoring
 	// unpublished is set when outputs or forwards could not be written
 	// before the task ended: no checkpoint may follow.
@@ -83,6 +82,10 @@ func newTask(p *Processor, gen *kafka.Generation, topic string, part int) *task 
 	}
 	return t
 }
+
+// restored reports whether the task's state comes from (or went to) a
+// checkpoint.
+func (t *task) restored() bool { return t.ref.id != "" }
 
 // changelogPartition is the task's partition of the changelog topic:
 // events partitions first, then repartition partitions.
@@ -142,7 +145,7 @@ func (t *task) run(ctx context.Context) {
 		return
 	}
 	t.p.metrics.restoreSeconds.Observe(time.Since(start).Seconds())
-	t.logger.Info("partition assigned", "offset", t.next, "restored", t.hasRef, "seconds", time.Since(start).Seconds())
+	t.logger.Info("partition assigned", "offset", t.next, "restored", t.restored(), "seconds", time.Since(start).Seconds())
 	t.p.register(t)
 	defer t.p.unregister(t)
 	if t.p.hooks.restored != nil {
@@ -270,7 +273,7 @@ func (t *task) restore(ctx context.Context, next int64, ref ckptRef) error {
 			return fmt.Errorf("checkpoint %s, recent ids: %w", ref.id, err)
 		}
 	}
-	t.ref, t.hasRef = ref, true
+	t.ref = ref
 	return t.loadPublished(ctx, st.alertEnds)
 }
 
@@ -344,7 +347,7 @@ func (t *task) process(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case m := <-msgs:
-			t.handle(&m)
+			t.handle(&m, time.Now())
 			if len(t.fwd) >= forwardBatch && !t.flush(ctx) {
 				return
 			}
@@ -353,10 +356,13 @@ func (t *task) process(ctx context.Context) {
 				return
 			}
 		}
-		if !t.advance(ctx) {
+		// One reading of the clock per message (for the idle check and
+		// the checkpoint interval alike).
+		now := time.Now()
+		if !t.advance(ctx, now) {
 			return
 		}
-		if t.dirty && time.Since(lastCkpt) >= interval {
+		if t.dirty && now.Sub(lastCkpt) >= interval {
 			if err := t.checkpoint(ctx); err != nil {
 				if ctx.Err() != nil {
 					return
@@ -387,11 +393,10 @@ func (t *task) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Mess
 	}
 }
 
-// handle processes one message.
-func (t *task) handle(m *kafka.Message) {
+// handle processes one message, read at now.
+func (t *task) handle(m *kafka.Message, now time.Time) {
 	t.next = m.Offset + 1
 	t.dirty = true
-	now := time.Now()
 	if !t.source {
 		t.handleRekeyed(m, now)
 		return
@@ -522,8 +527,7 @@ func (t *task) flush(ctx context.Context) bool {
 
 // advance closes the windows the watermark passed; what they produced is
 // published with the next flush.
-func (t *task) advance(ctx context.Context) bool {
-	now := time.Now()
+func (t *task) advance(ctx context.Context, now time.Time) bool {
 	for _, e := range t.engines {
 		out := e.Advance(now)
 		if len(out.Alerts) == 0 && len(out.Scores) == 0 {
@@ -616,8 +620,8 @@ func (t *task) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("commit offset %d with checkpoint %s: %w", t.next, ref.id, err)
 	}
-	old, hadOld := t.ref, t.hasRef
-	t.ref, t.hasRef, t.dirty = ref, true, false
+	old, hadOld := t.ref, t.restored()
+	t.ref, t.dirty = ref, false
 	if hadOld {
 		if err := tombstones(ctx, kc, t.p.changelog, old); err != nil {
 			t.logger.Debug("tombstones of the previous checkpoint not written; compaction keeps its chunks", "err", err)

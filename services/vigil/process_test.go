@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -56,49 +55,8 @@ func binary(t testing.TB) string {
 	return vigilBin
 }
 
-// proc is one service running as its own process.
-type proc struct {
-	t    testing.TB
-	args []string
-	log  string
-	cmd  *exec.Cmd
-}
-
-func startProc(t testing.TB, logDir, name string, args ...string) *proc {
-	p := &proc{t: t, args: args, log: filepath.Join(logDir, name+".log")}
-	p.start()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-func (p *proc) start() {
-	f, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	require.NoError(p.t, err)
-	defer f.Close()
-	p.cmd = exec.Command(binary(p.t), p.args...)
-	p.cmd.Stdout, p.cmd.Stderr = f, f
-	require.NoError(p.t, p.cmd.Start())
-}
-
-// kill9 kills the process with SIGKILL: no shutdown, no flush.
-func (p *proc) kill9() {
-	require.NoError(p.t, p.cmd.Process.Kill())
-	_ = p.cmd.Wait()
-}
-
-func (p *proc) stop() {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-done
-	}
+func startProc(t testing.TB, logDir, name string, args ...string) *testkit.Process {
+	return testkit.StartProcess(t, binary(t), filepath.Join(logDir, name+".log"), args...)
 }
 
 // Every service runs as its own process; the shipper and the archiver are
@@ -145,11 +103,11 @@ archiver: {flush_interval: 200ms, batch_rows: 2000}
 		time.Sleep(100 * time.Millisecond) // pace the writer like a live log
 		switch i / 1000 {
 		case 3, 9, 15:
-			shipper.kill9()
-			shipper.start()
+			shipper.Kill9()
+			shipper.Start()
 		case 6, 12, 18:
-			archiver.kill9()
-			archiver.start()
+			archiver.Kill9()
+			archiver.Start()
 		default:
 			continue
 		}
@@ -265,11 +223,11 @@ archiver: {flush_interval: 200ms, batch_rows: 10000, inserters: 2, retry_backoff
 		before := s.count(t, "SELECT count() FROM events")
 		require.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events") > before },
 			time.Minute, 5*time.Millisecond, "no rows arrive before kill %d; logs:\n%s", kill, tailLogs(dir))
-		archiver.kill9()
+		archiver.Kill9()
 		stored := s.count(t, "SELECT count() FROM events FINAL")
 		t.Logf("kill %d: %d of %d events stored", kill, stored, total)
 		require.Less(t, stored, uint64(total), "kill %d came after the last insert", kill)
-		archiver.start()
+		archiver.Start()
 	}
 	assert.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events FINAL") >= total },
 		2*time.Minute, 50*time.Millisecond)

@@ -60,8 +60,8 @@ shipper:
 		ship := startProc(b, dir, "shipper", "shipper", "-c", cfgFile)
 		waitTopic(b, client, "vigil.events", benchLines, 10*time.Minute, dir)
 		elapsed := time.Since(start)
-		rss := peakRSS(b, ship.cmd.Process.Pid)
-		ship.stop()
+		rss := peakRSS(b, ship.Pid())
+		ship.Stop(30 * time.Second)
 		rate := benchLines / elapsed.Seconds()
 		if peer > 0 {
 			fmt.Printf("BENCH name=shipper_ship value=%.0f unit=lines/s vs=rsyslog ratio=%.2f\n", rate, rate/peer)

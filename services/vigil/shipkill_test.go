@@ -66,8 +66,8 @@ shipper:
 			// something of what was just written, not all of it.
 			before := topicSize(client, "vigil.events")
 			require.Eventually(t, func() bool { return topicSize(client, "vigil.events") > before }, time.Minute, 5*time.Millisecond)
-			shipper.kill9()
-			shipper.start()
+			shipper.Kill9()
+			shipper.Start()
 			kills++
 		}
 	}
