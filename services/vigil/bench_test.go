@@ -31,7 +31,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		ctx := context.Background()
 
 		// Throughput: one file of bulk lines, timed until the last row is queryable.
-		lines := authLog(bulk, "", 3)
+		lines, _ := authLog(bulk, "", 3)
 		tmp := filepath.Join(b.TempDir(), "bulk.log")
 		appendLines(b, tmp, lines)
 		start := time.Now()

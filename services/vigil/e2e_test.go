@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
@@ -31,6 +33,7 @@ type stack struct {
 	cfg   config.Config
 	inbox string
 	comps []service.Named
+	reg   *prometheus.Registry
 }
 
 func startStack(t testing.TB, defaults bool) *stack {
@@ -56,8 +59,9 @@ func startStack(t testing.TB, defaults bool) *stack {
 	}
 	require.NoError(t, cfg.Validate())
 
-	deps := service.Deps{Config: cfg, Logger: testkit.Logger(t)}
-	s := &stack{cfg: cfg, inbox: inbox}
+	reg := prometheus.NewRegistry()
+	deps := service.Deps{Config: cfg, Logger: testkit.Logger(t), Registry: reg}
+	s := &stack{cfg: cfg, inbox: inbox, reg: reg}
 	for _, build := range []func(service.Deps) ([]service.Named, error){archiver.Build, processor.Build, pager.Build, shipper.Build} {
 		comps, err := build(deps)
 		require.NoError(t, err)
@@ -90,13 +94,13 @@ func (s *stack) count(t testing.TB, query string) uint64 {
 
 // authLog writes an sshd log of the last hour: steady failed logins from
 // background IPs, a burst from burstIP (when not empty) 15 minutes ago, and
-// other syslog lines, n lines in all.
-func authLog(n int, burstIP string, seed uint64) []string {
+// other syslog lines, n lines in all. end is when the log ends: the end of
+// its last minute.
+func authLog(n int, burstIP string, seed uint64) (lines []string, end time.Time) {
 	rng := rand.New(rand.NewPCG(seed, 2))
-	end := time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute)
+	end = time.Now().UTC().Truncate(time.Minute).Add(-2 * time.Minute)
 	start := end.Add(-time.Hour)
 	stamp := func(ts time.Time) string { return ts.Format(time.Stamp) }
-	var lines []string
 	burstAt := end.Add(-15 * time.Minute)
 	for len(lines) < n {
 		ts := start.Add(time.Duration(len(lines)) * time.Hour / time.Duration(n))
@@ -120,7 +124,13 @@ func authLog(n int, burstIP string, seed uint64) []string {
 				ts.Format(time.RFC3339), rng.IntN(9)))
 		}
 	}
-	return lines
+	return lines, end
+}
+
+// lastWindowScored counts the scores of the last minute of a log that
+// ended at end.
+func lastWindowScored(end time.Time) string {
+	return fmt.Sprintf("SELECT count() FROM scores FINAL WHERE window_end >= toDateTime(%d)", end.Unix())
 }
 
 func appendLines(t testing.TB, path string, lines []string) {
@@ -148,7 +158,7 @@ func alertsOnTopic(t testing.TB, cfg config.Config) []alert.Alert {
 // the burst of failed logins in them raises exactly one alert.
 func TestLinesBecomeRowsAndBurstAlerts(t *testing.T) {
 	s := startStack(t, false)
-	lines := authLog(10_000, "203.0.113.50", 1)
+	lines, end := authLog(10_000, "203.0.113.50", 1)
 	path := filepath.Join(s.inbox, "auth.log")
 	// Appended in pieces, as a live log grows.
 	for i := 0; i < len(lines); i += 2500 {
@@ -161,11 +171,15 @@ func TestLinesBecomeRowsAndBurstAlerts(t *testing.T) {
 	require.Equal(t, uint64(10_000), s.count(t, "SELECT uniqExact(message, timestamp, id) FROM events"))
 	require.Equal(t, uint64(0), s.count(t, "SELECT count() FROM events FINAL WHERE host = ''"))
 
-	// Every window is scored once the processor's idle flush closes the last ones.
-	require.Eventually(t, func() bool {
+	// Every window is scored once the processor's idle flush closes the
+	// last ones.
+	if !assert.Eventually(t, func() bool {
 		return s.count(t, "SELECT count() FROM alerts FINAL") >= 1 &&
-			s.count(t, "SELECT count() FROM scores FINAL WHERE window_end >= toDateTime(now() - 180)") > 0
-	}, 90*time.Second, 250*time.Millisecond)
+			s.count(t, lastWindowScored(end)) > 0
+	}, 90*time.Second, 250*time.Millisecond) {
+		explainStack(t, s)
+		t.FailNow()
+	}
 	var firing []alert.Alert
 	for _, a := range alertsOnTopic(t, s.cfg) {
 		require.Equal(t, "203.0.113.50", a.Entity, "alerts: %+v", a)
@@ -180,13 +194,16 @@ func TestLinesBecomeRowsAndBurstAlerts(t *testing.T) {
 // Steady background traffic raises no alert.
 func TestSteadyTrafficRaisesNoAlert(t *testing.T) {
 	s := startStack(t, false)
-	lines := authLog(6_000, "", 2)
+	lines, end := authLog(6_000, "", 2)
 	appendLines(t, filepath.Join(s.inbox, "auth.log"), lines)
 	// Wait for the scores of the last minute: by then every window is closed.
-	require.Eventually(t, func() bool {
+	if !assert.Eventually(t, func() bool {
 		return s.count(t, "SELECT count() FROM events FINAL") == 6_000 &&
-			s.count(t, "SELECT count() FROM scores FINAL WHERE window_end >= toDateTime(now() - 180)") > 0
-	}, 90*time.Second, 250*time.Millisecond)
+			s.count(t, lastWindowScored(end)) > 0
+	}, 90*time.Second, 250*time.Millisecond) {
+		explainStack(t, s)
+		t.FailNow()
+	}
 	require.Empty(t, alertsOnTopic(t, s.cfg))
 	require.Equal(t, uint64(0), s.count(t, "SELECT count() FROM alerts"))
 }

@@ -94,7 +94,7 @@ archiver: {flush_interval: 200ms, batch_rows: 2000}
 	s := &stack{cfg: defaultsWith(ch)}
 
 	const total = 20_000
-	lines := authLog(total, "", 9)
+	lines, _ := authLog(total, "", 9)
 	path := filepath.Join(inbox, "auth.log")
 	// Lines arrive in chunks; right after some chunks, while the new lines
 	// are in flight, the shipper or the archiver is killed and restarted.
