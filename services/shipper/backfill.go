@@ -91,7 +91,7 @@ func Backfill(ctx context.Context, cfg config.Config, logger *slog.Logger, paths
 		return st, err
 	}
 	defer w.Close()
-	snd := &sender{spool: sp, writer: w, metrics: newMetrics(nil), logger: logger}
+	snd := newSender(sp, w, newMetrics(nil), logger)
 	sendCtx, cancel := context.WithCancel(ctx)
 	snd.start(sendCtx, cfg.Shipper.Inflight)
 	defer func() { cancel(); snd.wait() }()

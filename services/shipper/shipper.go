@@ -178,7 +178,7 @@ func (s *Shipper) Start(ctx context.Context) error {
 	if s.writer, err = client.NewWriter(k.Topics.Events, stream.WriterOptions{BatchSize: sc.BatchLines}); err != nil {
 		return err
 	}
-	s.sender = &sender{spool: sp, writer: s.writer, metrics: s.metrics, logger: s.logger}
+	s.sender = newSender(sp, s.writer, s.metrics, s.logger)
 	sendCtx, cancel := context.WithCancel(context.Background())
 	s.sender.start(sendCtx, sc.Inflight)
 
