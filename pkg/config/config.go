@@ -137,6 +137,11 @@ type ClickHouseConfig struct {
 	// ReadTimeout bounds one query or insert, and each write to the server.
 	// Default 60s.
 	ReadTimeout time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
+	// Compression of what is sent to and from the server: auto, lz4, zstd
+	// or none. auto compresses with lz4 unless every address is a loopback
+	// one, where compressing only costs CPU on both ends (ClickHouse's own
+	// clients choose the same way). Default auto.
+	Compression string `mapstructure:"compression" yaml:"compression"`
 	// Local, when true, makes `vigil up` start a project-local server with
 	// deploy/clickhouse/clickhouse.sh before connecting. Default true.
 	Local bool `mapstructure:"local" yaml:"local"`
@@ -146,6 +151,24 @@ type ClickHouseConfig struct {
 	DataDir string `mapstructure:"data_dir" yaml:"data_dir"`
 	// Retention says how long each table keeps its rows.
 	Retention RetentionConfig `mapstructure:"retention" yaml:"retention"`
+}
+
+// CompressionMethod is the compression Compression stands for with these
+// addresses: lz4, zstd or none. An empty Compression is auto.
+func (c ClickHouseConfig) CompressionMethod() string {
+	if c.Compression != "" && c.Compression != "auto" {
+		return c.Compression
+	}
+	for _, a := range c.Addr {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			host = a
+		}
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "lz4"
+		}
+	}
+	return "none"
 }
 
 // RetentionConfig says how many days each table keeps, counted in whole
@@ -708,6 +731,7 @@ func Default() Config {
 			Username:    "default",
 			DialTimeout: 10 * time.Second,
 			ReadTimeout: 60 * time.Second,
+			Compression: "auto",
 			Local:       true,
 			HTTPPort:    8123,
 			DataDir:     "var/clickhouse",
@@ -851,6 +875,7 @@ func (c *Config) Validate() error {
 	v.nonEmpty("clickhouse.username", ch.Username)
 	v.positive("clickhouse.dial_timeout", float64(ch.DialTimeout))
 	v.positive("clickhouse.read_timeout", float64(ch.ReadTimeout))
+	v.oneOf("clickhouse.compression", ch.Compression, "auto", "lz4", "zstd", "none")
 	if ch.Local {
 		v.port("clickhouse.http_port", ch.HTTPPort)
 		v.nonEmpty("clickhouse.data_dir", ch.DataDir)

@@ -93,6 +93,7 @@ func TestLoadRejects(t *testing.T) {
 		{"negative retention", Source{Set: []string{"clickhouse.retention.events_days=-1"}}, []string{"clickhouse.retention.events_days", "keep forever"}},
 		{"retention beyond a century", Source{Set: []string{"clickhouse.retention.rollups_days=40000"}}, []string{"clickhouse.retention.rollups_days"}},
 		{"negative entity ttl", Source{Set: []string{"processor.entity_ttl=-1h"}}, []string{"processor.entity_ttl", "must not be negative"}},
+		{"unknown clickhouse compression", Source{Set: []string{"clickhouse.compression=gzip"}}, []string{"clickhouse.compression", `"gzip"`}},
 		{"no retention interval", Source{Set: []string{"clickhouse.retention.interval=0s"}}, []string{"clickhouse.retention.interval"}},
 		{"syslog TLS without a certificate", Source{Set: []string{"shipper.syslog.tls_listen=:6514"}},
 			[]string{"shipper.syslog.tls.cert_file", "shipper.syslog.tls.key_file"}},
@@ -117,6 +118,31 @@ func TestLoadRejects(t *testing.T) {
 			for _, w := range tt.want {
 				require.Contains(t, err.Error(), w)
 			}
+		})
+	}
+}
+
+// auto compresses unless every ClickHouse address is a loopback one; an
+// explicit method is kept.
+func TestClickHouseCompressionMethod(t *testing.T) {
+	tests := []struct {
+		setting string
+		addr    []string
+		want    string
+	}{
+		{"auto", []string{"127.0.0.1:9000"}, "none"},
+		{"auto", []string{"localhost:9000", "[::1]:9000", "127.0.0.2:9000"}, "none"},
+		{"", []string{"127.0.0.1:9000"}, "none"},
+		{"auto", []string{"127.0.0.1:9000", "ch1.example.org:9000"}, "lz4"},
+		{"auto", []string{"10.1.2.3:9000"}, "lz4"},
+		{"lz4", []string{"127.0.0.1:9000"}, "lz4"},
+		{"zstd", []string{"ch1.example.org:9000"}, "zstd"},
+		{"none", []string{"ch1.example.org:9000"}, "none"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.setting+" "+strings.Join(tt.addr, ","), func(t *testing.T) {
+			cfg := ClickHouseConfig{Addr: tt.addr, Compression: tt.setting}
+			require.Equal(t, tt.want, cfg.CompressionMethod())
 		})
 	}
 }

@@ -33,7 +33,7 @@ func open(cfg config.ClickHouseConfig, database string) (driver.Conn, error) {
 		DialTimeout:      cfg.DialTimeout,
 		DialContext:      dialer(cfg.DialTimeout, cfg.ReadTimeout),
 		ReadTimeout:      cfg.ReadTimeout,
-		Compression:      &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Compression:      compression(cfg),
 		MaxOpenConns:     8,
 		MaxIdleConns:     4,
 		ConnMaxLifetime:  time.Hour,
@@ -43,6 +43,17 @@ func open(cfg config.ClickHouseConfig, database string) (driver.Conn, error) {
 		return nil, fmt.Errorf("clickhouse at %v: %w", cfg.Addr, err)
 	}
 	return conn, nil
+}
+
+// compression is the driver's setting for cfg's compression.
+func compression(cfg config.ClickHouseConfig) *clickhouse.Compression {
+	switch cfg.CompressionMethod() {
+	case "lz4":
+		return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	case "zstd":
+		return &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+	}
+	return &clickhouse.Compression{Method: clickhouse.CompressionNone}
 }
 
 // dialer connects with connections whose every write must finish within
