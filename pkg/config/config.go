@@ -602,6 +602,10 @@ type PagerConfig struct {
 	// kept on kafka.topics.deliveries), so that the same alert read again
 	// within it is not sent again. Default 24h.
 	DedupWindow time.Duration `mapstructure:"dedup_window" yaml:"dedup_window"`
+	// SilenceRetention is how long a silence stays on
+	// kafka.topics.silences after it ends (`vigil silence list` shows it);
+	// then the pagers delete it. 0 keeps silences forever. Default 120h.
+	SilenceRetention time.Duration `mapstructure:"silence_retention" yaml:"silence_retention"`
 	// Retry says how deliveries are retried.
 	Retry RetryConfig `mapstructure:"retry" yaml:"retry"`
 	// Receivers are where notifications go. Default none.
@@ -795,13 +799,14 @@ func Default() Config {
 			RetryBackoffMax: 30 * time.Second,
 		},
 		Pager: PagerConfig{
-			GroupID:        "vigil-pager",
-			Output:         "stdout",
-			Topics:         []string{},
-			SessionTimeout: 10 * time.Second,
-			CommitInterval: time.Second,
-			MaxPending:     100,
-			DedupWindow:    24 * time.Hour,
+			GroupID:          "vigil-pager",
+			Output:           "stdout",
+			Topics:           []string{},
+			SessionTimeout:   10 * time.Second,
+			CommitInterval:   time.Second,
+			MaxPending:       100,
+			DedupWindow:      24 * time.Hour,
+			SilenceRetention: 120 * time.Hour,
 			Retry: RetryConfig{
 				InitialBackoff: time.Second,
 				MaxBackoff:     time.Minute,
@@ -1126,6 +1131,9 @@ func (v *validator) pager(p PagerConfig, topics TopicsConfig) {
 	v.positive("pager.commit_interval", float64(p.CommitInterval))
 	v.between("pager.max_pending", p.MaxPending, 1, 100_000)
 	v.positive("pager.dedup_window", float64(p.DedupWindow))
+	if p.SilenceRetention < 0 {
+		v.add("pager.silence_retention", "must not be negative (0 keeps silences forever)")
+	}
 	r := p.Retry
 	v.positive("pager.retry.initial_backoff", float64(r.InitialBackoff))
 	if r.MaxBackoff < r.InitialBackoff {

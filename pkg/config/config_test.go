@@ -93,6 +93,7 @@ func TestLoadRejects(t *testing.T) {
 		{"negative retention", Source{Set: []string{"clickhouse.retention.events_days=-1"}}, []string{"clickhouse.retention.events_days", "keep forever"}},
 		{"retention beyond a century", Source{Set: []string{"clickhouse.retention.rollups_days=40000"}}, []string{"clickhouse.retention.rollups_days"}},
 		{"negative entity ttl", Source{Set: []string{"processor.entity_ttl=-1h"}}, []string{"processor.entity_ttl", "must not be negative"}},
+		{"negative silence retention", Source{Set: []string{"pager.silence_retention=-1h"}}, []string{"pager.silence_retention", "must not be negative"}},
 		{"unknown clickhouse compression", Source{Set: []string{"clickhouse.compression=gzip"}}, []string{"clickhouse.compression", `"gzip"`}},
 		{"no retention interval", Source{Set: []string{"clickhouse.retention.interval=0s"}}, []string{"clickhouse.retention.interval"}},
 		{"syslog TLS without a certificate", Source{Set: []string{"shipper.syslog.tls_listen=:6514"}},

@@ -179,6 +179,29 @@ func (s *Store) Expire(ctx context.Context, id string, now time.Time) (Silence, 
 	return sil, s.put(ctx, sil)
 }
 
+// Purge deletes from the topic every silence that ended before cutoff,
+// writing a tombstone for each (compaction then removes it for good), and
+// returns how many it deleted. Several processes may purge at once: a
+// silence deleted twice is deleted once.
+func (s *Store) Purge(ctx context.Context, cutoff time.Time) (int, error) {
+	if err := s.table.Sync(ctx); err != nil {
+		return 0, err
+	}
+	var tombstones []kafka.Message
+	for _, sil := range s.All() {
+		if sil.EndsAt.Before(cutoff) {
+			tombstones = append(tombstones, kafka.Message{Key: []byte(sil.ID)})
+		}
+	}
+	if len(tombstones) == 0 {
+		return 0, nil
+	}
+	if err := s.writer.WriteMessages(ctx, tombstones...); err != nil {
+		return 0, fmt.Errorf("delete expired silences from %s: %w", s.topic, err)
+	}
+	return len(tombstones), s.table.Sync(ctx)
+}
+
 // Sync returns once the store holds every silence written before the call.
 func (s *Store) Sync(ctx context.Context) error { return s.table.Sync(ctx) }
 

@@ -154,3 +154,41 @@ func TestStoresShareARegistry(t *testing.T) {
 	require.NoError(t, b.Shutdown(context.Background()))
 	require.Equal(t, 0.0, metric(t, reg, "vigil_silences_invalid_total"))
 }
+
+// Purge deletes the silences that ended before the cutoff from the topic:
+// this store, another one, and one started later no longer hold them; the
+// others stay.
+func TestPurgeDeletesLongExpiredSilences(t *testing.T) {
+	k := testkit.Broker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a := startStore(t, k, nil)
+	b := startStore(t, k, nil)
+	now := time.Now()
+	ms, err := labels.ParseMatchers([]string{"team=db"})
+	require.NoError(t, err)
+	old, err := silence.New(ms, now.Add(-10*24*time.Hour), now.Add(-9*24*time.Hour), "last week's upgrade", "alice", now)
+	require.NoError(t, err)
+	recent, err := silence.New(ms, now.Add(-2*time.Hour), now.Add(-time.Hour), "this morning's upgrade", "bob", now)
+	require.NoError(t, err)
+	active, err := silence.New(ms, now.Add(-time.Hour), now.Add(time.Hour), "the upgrade now", "carol", now)
+	require.NoError(t, err)
+	for _, sil := range []silence.Silence{old, recent, active} {
+		require.NoError(t, a.Add(ctx, sil))
+	}
+
+	n, err := b.Purge(ctx, now.Add(-5*24*time.Hour))
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	n, err = a.Purge(ctx, now.Add(-5*24*time.Hour))
+	require.NoError(t, err)
+	require.Zero(t, n, "purged already")
+
+	later := startStore(t, k, nil)
+	for _, s := range []*silence.Store{a, b, later} {
+		require.NoError(t, s.Sync(ctx))
+		_, ok := s.Get(old.ID)
+		require.False(t, ok)
+		require.Len(t, s.All(), 2)
+	}
+}

@@ -46,6 +46,8 @@ type Pager struct {
 	group      *kafka.ConsumerGroup
 
 	loop service.Loop
+	// purge deletes silences pager.silence_retention after they ended.
+	purge service.Loop
 }
 
 // target is one configured receiver with its limits.
@@ -177,6 +179,9 @@ func (p *Pager) Start(ctx context.Context) error {
 		return fmt.Errorf("consumer group %s: %w", pc.GroupID, err)
 	}
 	p.loop.Go(p.run)
+	if pc.SilenceRetention > 0 {
+		p.purge.Go(p.purgeSilences)
+	}
 	p.logger.Info("pager started", "group", pc.GroupID, "topics", p.topics(), "receivers", len(p.targets),
 		"silences", len(p.silences.Active(p.now())), "deliveries_remembered", p.deliveries.size())
 	return nil
@@ -188,6 +193,33 @@ func (p *Pager) run(ctx context.Context) {
 	stream.FollowGroup(ctx, p.group, p.logger, p.ready.Set, func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment) {
 		gen.Start(func(ctx context.Context) { p.consume(ctx, gen, topic, pa.ID, pa.Offset) })
 	})
+}
+
+// silencePurgeInterval is how often a pager deletes the silences that
+// ended more than pager.silence_retention ago.
+const silencePurgeInterval = time.Hour
+
+// purgeSilences deletes, at start and every silencePurgeInterval, the
+// silences that ended more than pager.silence_retention ago, so that the
+// silences topic does not grow without bound.
+func (p *Pager) purgeSilences(ctx context.Context) {
+	tick := time.NewTicker(silencePurgeInterval)
+	defer tick.Stop()
+	for {
+		retention := p.cfg.Pager.SilenceRetention
+		n, err := p.silences.Purge(ctx, p.now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.logger.Warn("deleting expired silences failed; will try again", "err", err.Error(), "retry_in", silencePurgeInterval.String())
+		case n > 0:
+			p.logger.Info("deleted expired silences", "silences", n, "ended_before", p.now().Add(-retention).UTC().Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // Shutdown leaves the group once every partition has finished the
@@ -202,6 +234,9 @@ func (p *Pager) Shutdown(ctx context.Context) error {
 	if err := stream.CloseGroup(ctx, p.group); err != nil && ctx.Err() != nil {
 		return fmt.Errorf("pager shutdown: %w", err)
 	} else if err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := p.purge.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, p.silences.Shutdown(ctx))

@@ -134,3 +134,33 @@ func alertIDOf(t *testing.T, body []byte) string {
 	require.Len(t, m.Alerts, 1)
 	return m.Alerts[0].Annotations["alert_id"]
 }
+
+// A pager deletes the silences that ended more than
+// pager.silence_retention ago, and keeps the rest.
+func TestPagerDeletesLongExpiredSilences(t *testing.T) {
+	h := hooktest.New(t, nil)
+	cfg := testConfig(t, config.ReceiverConfig{Name: "soar", Type: "webhook", URL: config.SecretURL(h.URL + "/hook")})
+	cfg.Pager.SilenceRetention = 24 * time.Hour
+	k := cfg.Kafka
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store := silenceStore(t, k)
+	now := time.Now()
+	ms, err := labels.ParseMatchers([]string{"team=db"})
+	require.NoError(t, err)
+	old, err := silence.New(ms, now.Add(-72*time.Hour), now.Add(-48*time.Hour), "two days ago", "alice", now)
+	require.NoError(t, err)
+	recent, err := silence.New(ms, now.Add(-2*time.Hour), now.Add(-time.Hour), "an hour ago", "bob", now)
+	require.NoError(t, err)
+	require.NoError(t, store.Add(ctx, old))
+	require.NoError(t, store.Add(ctx, recent))
+
+	startPager(t, cfg, nil)
+	require.Eventually(t, func() bool {
+		require.NoError(t, store.Sync(ctx))
+		_, ok := store.Get(old.ID)
+		return !ok
+	}, 30*time.Second, 50*time.Millisecond)
+	_, ok := store.Get(recent.ID)
+	require.True(t, ok, "ended within the retention: kept")
+}
