@@ -223,7 +223,11 @@ const maxRepeat = 10_000
 // weight is how many events e stands for: a syslog "message repeated N
 // times" line stands for N.
 func weight(e *event.Event) float64 {
-	if n, err := strconv.Atoi(e.Attrs["vigil.repeat"]); err == nil && n > 1 {
+	s := e.Attrs["vigil.repeat"]
+	if s == "" {
+		return 1 // most events: no parse, and no error built for nothing
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 1 {
 		return float64(min(n, maxRepeat))
 	}
 	return 1
