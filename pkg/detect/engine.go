@@ -378,7 +378,7 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 		if inc := p.open[h]; inc != nil && inc.firing() || p.suppressed(w.start) {
 			return // updated, or counted as suppressed, when the window closes
 		}
-		j := p.judge(f, i, h, w.start, x, nil)
+		j := p.judge(f, i, p.entities[h], w.start, x, nil)
 		if !j.established || !p.anomalous(f, j.anomaly, x) {
 			continue
 		}

@@ -48,15 +48,15 @@ func (f *feature) tail(x float64, ex expectation) (p float64, spread float64, na
 	return normalUpper(z), sd, "normal_tail"
 }
 
-// judge scores x, feature i of entity h in the window starting at start,
-// without changing any state. peers, when not nil, summarise every
+// judge scores x, feature i of entity ent (nil when it has no state) in
+// the window starting at start, without changing any state. peers, when not nil, summarise every
 // entity's value in the same window: while the population warms up, a
 // value is judged against both the prior and its peers, and the milder
 // verdict stands, so a busy first window does not page for everyone.
-func (p *profile) judge(f *feature, i int, h uint64, start time.Time, x float64, peers *expectation) judgement {
+func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float64, peers *expectation) judgement {
 	warm := uint64(p.cfg.Warmup)
 	var j judgement
-	if ent := p.entities[h]; ent != nil && ent.bases[i].samples() >= warm {
+	if ent != nil && ent.bases[i].samples() >= warm {
 		j = judgement{ex: ent.bases[i].expect(start), method: ent.bases[i].method(), established: true}
 	} else if f.low {
 		return judgement{method: "warming_up"}
@@ -226,7 +226,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if !ok {
 			continue
 		}
-		j := p.judge(f, i, h, start, x, peers[i])
+		j := p.judge(f, i, ent, start, x, peers[i])
 		s := p.score(c.tenant, c.entity, start, f, x, j)
 		out.Scores = append(out.Scores, s)
 		if p.anomalous(f, j.anomaly, x) && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
@@ -335,7 +335,7 @@ func (p *profile) score(tenant, entity string, start time.Time, f *feature, x fl
 	_, spread, _ := f.tail(x, j.ex)
 	return score.Score{
 		Version:      1,
-		ID:           score.ID(tenant, p.cfg.Name+"/"+f.cfg.Name, entity, start),
+		ID:           score.ID(tenant, f.idName, entity, start),
 		Tenant:       tenant,
 		Profile:      p.cfg.Name,
 		Entity:       entity,

@@ -46,6 +46,8 @@ type feature struct {
 	field getter    // distinct, first_seen
 	low   bool      // judged low (too little is anomalous)
 	pop   *population
+	// idName is "profile/feature", what a score id names the feature by.
+	idName string
 }
 
 // counts reports whether the feature is a count (judged with a count
@@ -164,7 +166,7 @@ func compile(pc config.ProfileConfig, opts Options) (*profile, error) {
 		p.key = append(p.key, g)
 	}
 	for _, fc := range pc.Features {
-		f := &feature{cfg: fc, kind: kindNames[fc.Kind], low: fc.Direction == "low", pop: newPopulation()}
+		f := &feature{cfg: fc, kind: kindNames[fc.Kind], low: fc.Direction == "low", pop: newPopulation(), idName: pc.Name + "/" + fc.Name}
 		switch f.kind {
 		case kindSum, kindMean, kindMax:
 			if f.num, err = numericGetter(fc.Field); err != nil {
