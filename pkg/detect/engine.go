@@ -317,21 +317,19 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	win := p.windows[start]
 	if win == nil {
 		size := min(p.lastSize, maxWindowHint)
-		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]*cell, size),
-			list: make([]*cell, 0, size), minOffset: map[int]int64{}}
+		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]int, size),
+			list: make([]cell, 0, size), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
 		win.minOffset[pos.Partition] = pos.Offset
 	}
-	c := win.cells[h]
+	c := win.cell(h)
 	if c == nil {
-		c = p.newCell(h, ev.Tenant, name)
-		win.cells[h] = c
-		win.list = append(win.list, c)
+		c = win.add(p.newCell(h, ev.Tenant, name))
 	}
 	for i, f := range p.feats {
-		f.add(&c.accs[i], ev, w)
+		f.add(c.acc(i), ev, w)
 	}
 	if ev.Timestamp.After(p.maxEvent) {
 		p.maxEvent = ev.Timestamp
@@ -370,7 +368,7 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 		if !f.grows() {
 			continue
 		}
-		x, _ := f.value(&c.accs[i])
+		x, _ := f.value(c.acc(i))
 		if x < c.nextCheck {
 			continue
 		}
@@ -529,7 +527,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	for _, s := range starts {
 		w := p.windows[s]
 		if w == nil {
-			w = &window{start: time.Unix(0, s).UTC(), cells: map[uint64]*cell{}}
+			w = &window{start: time.Unix(0, s).UTC()}
 		} else {
 			p.lastSize = len(w.list)
 			delete(p.windows, s)
@@ -594,12 +592,10 @@ func (p *profile) anomalous(f *feature, anomaly, x float64) bool {
 	return x >= p.cfg.MinValue
 }
 
-func (p *profile) newCell(h uint64, tenant, entity string) *cell {
-	c := &cell{hash: h, tenant: tenant, entity: entity, nextCheck: math.Max(p.cfg.MinValue, 1)}
-	if len(p.feats) == 1 {
-		c.accs = c.one[:]
-	} else {
-		c.accs = make([]acc, len(p.feats))
+func (p *profile) newCell(h uint64, tenant, entity string) cell {
+	c := cell{hash: h, tenant: tenant, entity: entity, nextCheck: math.Max(p.cfg.MinValue, 1)}
+	if len(p.feats) > 1 {
+		c.more = make([]acc, len(p.feats)-1)
 	}
 	return c
 }
@@ -608,6 +604,10 @@ func (p *profile) newCell(h uint64, tenant, entity string) *cell {
 // does not depend on the order events came in, so a replay of the same
 // events learns and scores alike however its partitions interleaved.
 func sorted(w *window) []*cell {
-	slices.SortFunc(w.list, func(a, b *cell) int { return cmp.Compare(a.hash, b.hash) })
-	return w.list
+	cells := make([]*cell, len(w.list))
+	for i := range w.list {
+		cells[i] = &w.list[i]
+	}
+	slices.SortFunc(cells, func(a, b *cell) int { return cmp.Compare(a.hash, b.hash) })
+	return cells
 }

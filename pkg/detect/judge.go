@@ -106,9 +106,9 @@ const minPeers = 5
 // peersOf summarises feature i over a window's entities robustly: the
 // median, and the MAD scaled to a standard deviation.
 func peersOf(w *window, f *feature, i int) *expectation {
-	xs := make([]float64, 0, len(w.cells))
-	for _, c := range w.cells {
-		if x, ok := f.value(&c.accs[i]); ok {
+	xs := make([]float64, 0, len(w.list))
+	for k := range w.list {
+		if x, ok := f.value(w.list[k].acc(i)); ok {
 			xs = append(xs, x)
 		}
 	}
@@ -211,10 +211,10 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 	for i, f := range p.feats {
 		switch f.kind {
 		case kindFirstSeen:
-			p.closeNovel(start, c, &c.accs[i], ent, f, out)
+			p.closeNovel(start, c, c.acc(i), ent, f, out)
 			continue
 		case kindHourOfWeek:
-			if s, bad := p.closeActivity(start, c, &c.accs[i], ent, f); s != nil {
+			if s, bad := p.closeActivity(start, c, c.acc(i), ent, f); s != nil {
 				out.Scores = append(out.Scores, *s)
 				if bad && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
 					worst = s
@@ -222,7 +222,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 			}
 			continue
 		}
-		x, ok := f.value(&c.accs[i])
+		x, ok := f.value(c.acc(i))
 		if !ok {
 			continue
 		}
@@ -265,7 +265,7 @@ func (p *profile) closeAbsent(w *window, out *Output) {
 	for _, h := range hs {
 		ent := p.entities[h]
 		c := p.newCell(h, ent.low.tenant, ent.low.name)
-		p.closeCell(w.start, h, c, ent, make([]*expectation, len(p.feats)), empty, out)
+		p.closeCell(w.start, h, &c, ent, make([]*expectation, len(p.feats)), empty, out)
 	}
 }
 

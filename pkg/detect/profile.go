@@ -244,20 +244,48 @@ func entityHash(tenant, entity string) uint64 {
 // window is one open window of a profile.
 type window struct {
 	start time.Time
-	cells map[uint64]*cell
-	list  []*cell // the cells in the order they came
+	// cells indexes list by entity hash: a map without pointers, which
+	// the collector does not scan.
+	cells map[uint64]int
+	list  []cell // the cells in the order they came
 	// minOffset is, per input partition, the lowest offset of an event
 	// counted here.
 	minOffset map[int]int64
 }
 
-// cell is one entity's features in one window.
+// cell returns the cell of the entity with hash h, nil when it has none.
+// The pointer is valid until the next add.
+func (w *window) cell(h uint64) *cell {
+	if i, ok := w.cells[h]; ok {
+		return &w.list[i]
+	}
+	return nil
+}
+
+// add adds c, of an entity the window has no cell for, and returns it. The
+// pointer is valid until the next add.
+func (w *window) add(c cell) *cell {
+	w.cells[c.hash] = len(w.list)
+	w.list = append(w.list, c)
+	return &w.list[len(w.list)-1]
+}
+
+// cell is one entity's features in one window. It is kept by value, in
+// window.list: it holds no pointer to itself.
 type cell struct {
 	hash           uint64
 	tenant, entity string
-	accs           []acc
-	one            [1]acc  // accs of a profile with one feature, saving an allocation
+	first          acc     // the first feature's
+	more           []acc   // the other features', for a profile with several
 	nextCheck      float64 // value at which the open window is next judged early
+}
+
+// acc returns the accumulator of feature i.
+func (c *cell) acc(i int) *acc {
+	if i == 0 {
+		return &c.first
+	}
+	return &c.more[i-1]
 }
 
 // acc accumulates one feature in one window.

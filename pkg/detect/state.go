@@ -336,8 +336,8 @@ func (p *profile) encode(enc *encoder) {
 			enc.varint(po.v)
 		}
 		cells := make([]entry[uint64, *cell], len(w.list))
-		for i, c := range w.list {
-			cells[i] = entry[uint64, *cell]{c.hash, c}
+		for i := range w.list {
+			cells[i] = entry[uint64, *cell]{w.list[i].hash, &w.list[i]}
 		}
 		sortEntries(cells)
 		enc.uvarint(uint64(len(cells)))
@@ -347,7 +347,7 @@ func (p *profile) encode(enc *encoder) {
 			enc.str(c.entity)
 			enc.num(c.nextCheck)
 			for i, f := range p.feats {
-				f.encodeAcc(enc, &c.accs[i])
+				f.encodeAcc(enc, c.acc(i))
 			}
 		}
 	}
@@ -509,20 +509,18 @@ func (p *profile) decode(d *decoder) {
 			w.minOffset[int(part)] = d.varint()
 		}
 		m := d.count(3)
-		w.cells, w.list = make(map[uint64]*cell, m), make([]*cell, 0, m)
+		w.cells, w.list = make(map[uint64]int, m), make([]cell, 0, m)
 		for j := 0; j < m && d.err == nil; j++ {
 			tenant, name := d.str(), d.str()
 			h := entityHash(tenant, name)
 			if j > 0 && h <= w.list[j-1].hash {
 				d.fail("cell %q out of order", name)
 			}
-			c := p.newCell(h, tenant, name)
+			c := w.add(p.newCell(h, tenant, name))
 			c.nextCheck = d.num()
 			for k, f := range p.feats {
-				f.decodeAcc(d, &c.accs[k])
+				f.decodeAcc(d, c.acc(k))
 			}
-			w.cells[h] = c
-			w.list = append(w.list, c)
 		}
 		p.windows[start] = w
 	}

@@ -201,9 +201,9 @@ func cover(e *Engine) stateCover {
 			}
 		}
 		for _, w := range p.windows {
-			for _, cl := range w.list {
-				for i := range cl.accs {
-					switch set := cl.accs[i].set; {
+			for k := range w.list {
+				for i := range p.feats {
+					switch set := w.list[k].acc(i).set; {
 					case set == nil:
 					case set.hll != nil:
 						c.sketches++
@@ -345,14 +345,14 @@ func requireSameState(t *testing.T, orig, restored *Engine) {
 			require.Equal(t, w.minOffset, rw.minOffset)
 			require.Equal(t, len(w.cells), len(rw.cells))
 			require.Len(t, rw.list, len(w.list))
-			for h, c := range w.cells {
-				rc := rw.cells[h]
+			for h := range w.cells {
+				c, rc := w.cell(h), rw.cell(h)
 				require.NotNil(t, rc)
 				require.Equal(t, []any{c.hash, c.tenant, c.entity, c.nextCheck}, []any{rc.hash, rc.tenant, rc.entity, rc.nextCheck})
 				for k, f := range p.feats {
-					x, ok := f.value(&c.accs[k])
-					rx, rok := f.value(&rc.accs[k])
-					require.Equal(t, []any{x, ok, c.accs[k].n, c.accs[k].values}, []any{rx, rok, rc.accs[k].n, rc.accs[k].values})
+					x, ok := f.value(c.acc(k))
+					rx, rok := f.value(rc.acc(k))
+					require.Equal(t, []any{x, ok, c.acc(k).n, c.acc(k).values}, []any{rx, rok, rc.acc(k).n, rc.acc(k).values})
 				}
 			}
 		}
