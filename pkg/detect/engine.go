@@ -600,14 +600,58 @@ func (p *profile) newCell(h uint64, tenant, entity string) cell {
 	return c
 }
 
-// sorted returns the window's cells ordered by entity hash: an order that
-// does not depend on the order events came in, so a replay of the same
-// events learns and scores alike however its partitions interleaved.
-func sorted(w *window) []*cell {
-	cells := make([]*cell, len(w.list))
+// sorted returns the keys of the window's cells ordered by entity hash: an
+// order that does not depend on the order events came in, so a replay of
+// the same events learns and scores alike however its partitions
+// interleaved.
+func sorted(w *window) []cellKey {
+	keys := make([]cellKey, len(w.list))
 	for i := range w.list {
-		cells[i] = &w.list[i]
+		keys[i] = cellKey{hash: w.list[i].hash, at: i}
 	}
-	slices.SortFunc(cells, func(a, b *cell) int { return cmp.Compare(a.hash, b.hash) })
-	return cells
+	return sortKeys(keys)
+}
+
+// cellKey is a cell's entity hash and its position in window.list.
+type cellKey struct {
+	hash uint64
+	at   int
+}
+
+// radixMin is the fewest keys sortKeys sorts by radix; fewer are compared.
+const radixMin = 256
+
+// sortKeys orders keys by hash, which are distinct, and returns them
+// (in keys or in a slice of the same length): a least significant digit
+// radix sort, a byte per pass, where a comparison sort would make n·log n
+// calls to compare. A pass in which every key has the same byte is skipped.
+func sortKeys(keys []cellKey) []cellKey {
+	if len(keys) < radixMin {
+		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.hash, b.hash) })
+		return keys
+	}
+	var counts [8][256]int
+	for _, k := range keys {
+		for d := range counts {
+			counts[d][byte(k.hash>>(8*d))]++
+		}
+	}
+	tmp := make([]cellKey, len(keys))
+	for d := range counts {
+		c := &counts[d]
+		if c[byte(keys[0].hash>>(8*d))] == len(keys) {
+			continue
+		}
+		sum := 0
+		for b, n := range c {
+			c[b], sum = sum, sum+n
+		}
+		for _, k := range keys {
+			b := byte(k.hash >> (8 * d))
+			tmp[c[b]] = k
+			c[b]++
+		}
+		keys, tmp = tmp, keys
+	}
+	return keys
 }

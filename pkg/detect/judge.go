@@ -168,7 +168,8 @@ func (p *profile) close(w *window, out *Output) {
 	if out.Scores == nil {
 		out.Scores = make([]score.Score, 0, len(w.list))
 	}
-	for _, c := range sorted(w) {
+	for _, k := range sorted(w) {
+		c := &w.list[k.at]
 		h := c.hash
 		ent := p.entities[h]
 		if ent == nil {
