@@ -317,8 +317,7 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	win := p.windows[start]
 	if win == nil {
 		size := min(p.lastSize, maxWindowHint)
-		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]int, size),
-			list: make([]cell, 0, size), minOffset: map[int]int64{}}
+		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]int, size), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
@@ -529,7 +528,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 		if w == nil {
 			w = &window{start: time.Unix(0, s).UTC()}
 		} else {
-			p.lastSize = len(w.list)
+			p.lastSize = w.len()
 			delete(p.windows, s)
 		}
 		p.close(w, out)
@@ -605,14 +604,14 @@ func (p *profile) newCell(h uint64, tenant, entity string) cell {
 // the same events learns and scores alike however its partitions
 // interleaved.
 func sorted(w *window) []cellKey {
-	keys := make([]cellKey, len(w.list))
-	for i := range w.list {
-		keys[i] = cellKey{hash: w.list[i].hash, at: i}
+	keys := make([]cellKey, w.len())
+	for i := range keys {
+		keys[i] = cellKey{hash: w.at(i).hash, at: i}
 	}
 	return sortKeys(keys)
 }
 
-// cellKey is a cell's entity hash and its position in window.list.
+// cellKey is a cell's entity hash and its position in its window.
 type cellKey struct {
 	hash uint64
 	at   int

@@ -106,9 +106,9 @@ const minPeers = 5
 // peersOf summarises feature i over a window's entities robustly: the
 // median, and the MAD scaled to a standard deviation.
 func peersOf(w *window, f *feature, i int) *expectation {
-	xs := make([]float64, 0, len(w.list))
-	for k := range w.list {
-		if x, ok := f.value(w.list[k].acc(i)); ok {
+	xs := make([]float64, 0, w.len())
+	for k := range w.len() {
+		if x, ok := f.value(w.at(k).acc(i)); ok {
 			xs = append(xs, x)
 		}
 	}
@@ -166,10 +166,10 @@ func (p *profile) close(w *window, out *Output) {
 		}
 	}
 	if out.Scores == nil {
-		out.Scores = make([]score.Score, 0, len(w.list))
+		out.Scores = make([]score.Score, 0, w.len())
 	}
 	for _, k := range sorted(w) {
-		c := &w.list[k.at]
+		c := w.at(k.at)
 		h := c.hash
 		ent := p.entities[h]
 		if ent == nil {

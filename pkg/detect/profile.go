@@ -244,20 +244,33 @@ func entityHash(tenant, entity string) uint64 {
 // window is one open window of a profile.
 type window struct {
 	start time.Time
-	// cells indexes list by entity hash: a map without pointers, which
-	// the collector does not scan.
+	// cells holds each entity's cell position, by hash: a map without
+	// pointers, which the collector does not scan.
 	cells map[uint64]int
-	list  []cell // the cells in the order they came
+	// chunks hold the cells in the order they came, cellChunk to a chunk
+	// (the last may hold fewer): a window that grows copies at most a
+	// chunk.
+	chunks [][]cell
+	n      int // cells
 	// minOffset is, per input partition, the lowest offset of an event
 	// counted here.
 	minOffset map[int]int64
 }
 
+// cellChunk is how many cells a window allocates at a time.
+const cellChunk = 4096
+
+// len is the number of cells.
+func (w *window) len() int { return w.n }
+
+// at returns the cell at position i, in the order cells were added.
+func (w *window) at(i int) *cell { return &w.chunks[i/cellChunk][i%cellChunk] }
+
 // cell returns the cell of the entity with hash h, nil when it has none.
 // The pointer is valid until the next add.
 func (w *window) cell(h uint64) *cell {
 	if i, ok := w.cells[h]; ok {
-		return &w.list[i]
+		return w.at(i)
 	}
 	return nil
 }
@@ -265,13 +278,19 @@ func (w *window) cell(h uint64) *cell {
 // add adds c, of an entity the window has no cell for, and returns it. The
 // pointer is valid until the next add.
 func (w *window) add(c cell) *cell {
-	w.cells[c.hash] = len(w.list)
-	w.list = append(w.list, c)
-	return &w.list[len(w.list)-1]
+	last := len(w.chunks) - 1
+	if last < 0 || len(w.chunks[last]) == cellChunk {
+		w.chunks = append(w.chunks, nil)
+		last++
+	}
+	w.chunks[last] = append(w.chunks[last], c)
+	w.cells[c.hash] = w.n
+	w.n++
+	return &w.chunks[last][len(w.chunks[last])-1]
 }
 
 // cell is one entity's features in one window. It is kept by value, in
-// window.list: it holds no pointer to itself.
+// window.chunks: it holds no pointer to itself.
 type cell struct {
 	hash           uint64
 	tenant, entity string

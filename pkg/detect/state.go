@@ -38,7 +38,7 @@ func (e *Engine) Snapshot(w io.Writer) error {
 	for _, p := range e.profiles {
 		size += 48 * (len(p.entities) + len(p.pairs)/4)
 		for _, win := range p.windows {
-			size += 32 * len(win.list)
+			size += 32 * win.len()
 		}
 	}
 	enc := &encoder{b: make([]byte, 0, size)}
@@ -335,9 +335,10 @@ func (p *profile) encode(enc *encoder) {
 			enc.varint(int64(po.k))
 			enc.varint(po.v)
 		}
-		cells := make([]entry[uint64, *cell], len(w.list))
-		for i := range w.list {
-			cells[i] = entry[uint64, *cell]{w.list[i].hash, &w.list[i]}
+		cells := make([]entry[uint64, *cell], w.len())
+		for i := range cells {
+			c := w.at(i)
+			cells[i] = entry[uint64, *cell]{c.hash, c}
 		}
 		sortEntries(cells)
 		enc.uvarint(uint64(len(cells)))
@@ -509,11 +510,11 @@ func (p *profile) decode(d *decoder) {
 			w.minOffset[int(part)] = d.varint()
 		}
 		m := d.count(3)
-		w.cells, w.list = make(map[uint64]int, m), make([]cell, 0, m)
+		w.cells = make(map[uint64]int, m)
 		for j := 0; j < m && d.err == nil; j++ {
 			tenant, name := d.str(), d.str()
 			h := entityHash(tenant, name)
-			if j > 0 && h <= w.list[j-1].hash {
+			if j > 0 && h <= w.at(j-1).hash {
 				d.fail("cell %q out of order", name)
 			}
 			c := w.add(p.newCell(h, tenant, name))
