@@ -325,7 +325,7 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	}
 	c := win.cell(h)
 	if c == nil {
-		c = win.add(p.newCell(h, ev.Tenant, name))
+		c = win.add(p.newCell(h, ev.Tenant, name), &p.spare)
 	}
 	for i, f := range p.feats {
 		f.add(c.acc(i), ev, w)
@@ -532,6 +532,7 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 			delete(p.windows, s)
 		}
 		p.close(w, out)
+		p.recycle(w)
 		if t := w.start.Add(p.cfg.Window); t.After(p.closedTo) {
 			p.closedTo = t
 		}
@@ -543,6 +544,25 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	}
 	p.resolve(out)
 	p.expire()
+}
+
+// recycle empties the chunks of a closed window's cells into p.spare,
+// keeping at most as many as the window had: a window reuses the memory of
+// the one before instead of allocating its own, which the collector would
+// have to free.
+func (p *profile) recycle(w *window) {
+	for _, chunk := range w.chunks {
+		if cap(chunk) < cellChunk || len(p.spare) >= len(w.chunks) {
+			continue
+		}
+		clear(chunk) // no string or set of the window outlives it
+		p.spare = append(p.spare, chunk[:0])
+	}
+	if len(p.spare) > len(w.chunks) {
+		clear(p.spare[len(w.chunks):])
+		p.spare = p.spare[:len(w.chunks)]
+	}
+	w.chunks = nil
 }
 
 // sweepsPerTTL is how often, per EntityTTL of event time, a profile looks

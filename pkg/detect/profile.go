@@ -94,8 +94,11 @@ type profile struct {
 
 	windows  map[int64]*window // open windows by start (unix ns)
 	lastSize int               // entities in the last window closed, to size the next
-	closedTo time.Time         // every window ending at or before this is closed
-	maxEvent time.Time         // newest event time counted
+	// spare holds the emptied chunks of closed windows' cells, for new
+	// windows: at most as many as the last window closed had.
+	spare    [][]cell
+	closedTo time.Time // every window ending at or before this is closed
+	maxEvent time.Time // newest event time counted
 	entities map[uint64]*entity
 	open     map[uint64]*incident
 	pairs    pairSeen // first_seen only
@@ -275,12 +278,17 @@ func (w *window) cell(h uint64) *cell {
 	return nil
 }
 
-// add adds c, of an entity the window has no cell for, and returns it. The
-// pointer is valid until the next add.
-func (w *window) add(c cell) *cell {
+// add adds c, of an entity the window has no cell for, and returns it,
+// taking a new chunk from spare when it has one. The pointer is valid until
+// the next add.
+func (w *window) add(c cell, spare *[][]cell) *cell {
 	last := len(w.chunks) - 1
 	if last < 0 || len(w.chunks[last]) == cellChunk {
-		w.chunks = append(w.chunks, nil)
+		var chunk []cell
+		if n := len(*spare); n > 0 {
+			chunk, *spare = (*spare)[n-1], (*spare)[:n-1]
+		}
+		w.chunks = append(w.chunks, chunk)
 		last++
 	}
 	w.chunks[last] = append(w.chunks[last], c)

@@ -517,7 +517,7 @@ func (p *profile) decode(d *decoder) {
 			if j > 0 && h <= w.at(j-1).hash {
 				d.fail("cell %q out of order", name)
 			}
-			c := w.add(p.newCell(h, tenant, name))
+			c := w.add(p.newCell(h, tenant, name), &p.spare)
 			c.nextCheck = d.num()
 			for k, f := range p.feats {
 				f.decodeAcc(d, c.acc(k))
