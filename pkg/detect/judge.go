@@ -140,17 +140,7 @@ func (p *profile) newEntity(h uint64, start time.Time) *entity {
 		p.stats.Overflow++
 		return nil
 	}
-	ent := &entity{last: start.UnixNano() - p.step, bases: make([]baseline, len(p.feats))}
-	for i, f := range p.feats {
-		switch f.kind {
-		case kindHourOfWeek:
-			ent.act = &activity{}
-		case kindFirstSeen:
-			ent.nov = &novelty{}
-		default:
-			ent.bases[i] = f.newBaseline()
-		}
-	}
+	ent := p.newEntityState(start.UnixNano() - p.step)
 	p.entities[h] = ent
 	return ent
 }

@@ -120,6 +120,67 @@ type entity struct {
 	low   *lowEntity // profiles judged low only
 }
 
+// newEntityState returns the state of a new entity whose last window
+// started at last: a baseline per feature, or the activity or novelty kept
+// instead.
+func (p *profile) newEntityState(last int64) *entity {
+	if len(p.feats) == 1 {
+		if ent := p.feats[0].newSoleEntity(); ent != nil {
+			ent.last = last
+			return ent
+		}
+	}
+	ent := &entity{last: last, bases: make([]baseline, len(p.feats))}
+	for i, f := range p.feats {
+		switch f.kind {
+		case kindHourOfWeek:
+			ent.act = &activity{}
+		case kindFirstSeen:
+			ent.nov = &novelty{}
+		default:
+			ent.bases[i] = f.newBaseline()
+		}
+	}
+	return ent
+}
+
+// newSoleEntity returns the state of a new entity of a profile whose only
+// feature is f, allocated as one object with its baseline; nil when f
+// keeps no baseline.
+func (f *feature) newSoleEntity() *entity {
+	switch {
+	case f.kind == kindHourOfWeek || f.kind == kindFirstSeen:
+		return nil
+	case f.cfg.Baseline == "median_mad":
+		return newWithBase[medianMAD]()
+	case f.cfg.Baseline == "seasonal":
+		return newWithBase[seasonal]()
+	}
+	return newWithBase[ewma]()
+}
+
+// withBase is an entity with its only baseline, in one allocation: one
+// object for the collector, and one place in memory to read when the
+// entity is judged.
+type withBase[B any, PB interface {
+	*B
+	baseline
+}] struct {
+	ent  entity
+	one  [1]baseline
+	base B
+}
+
+func newWithBase[B any, PB interface {
+	*B
+	baseline
+}]() *entity {
+	x := &withBase[B, PB]{}
+	x.one[0] = PB(&x.base)
+	x.ent.bases = x.one[:]
+	return &x.ent
+}
+
 // lowEntity is what a profile judged low keeps of an entity to judge it in
 // windows it is absent from, and the start of the last window it had
 // events in (last counts the windows it was judged absent in too).

@@ -450,7 +450,7 @@ func (p *profile) decode(d *decoder) {
 	h := uint64(0)
 	for i := range n {
 		h = d.nextHash(h, i)
-		ent := &entity{last: windowAt(), bases: make([]baseline, len(p.feats))}
+		ent := p.newEntityState(windowAt())
 		if p.low {
 			ent.low = &lowEntity{tenant: d.str(), name: d.str()}
 			ent.low.seen = windowAt()
@@ -458,16 +458,13 @@ func (p *profile) decode(d *decoder) {
 		for k, f := range p.feats {
 			switch f.kind {
 			case kindHourOfWeek:
-				ent.act = &activity{}
 				copy(ent.act.Counts[:], d.take(len(ent.act.Counts)))
 				ent.act.Samples = d.uvarint()
 			case kindFirstSeen:
-				ent.nov = &novelty{}
 				ent.nov.Windows = uint32(d.upTo(math.MaxUint32, "windows"))
 				ent.nov.Distinct = uint32(d.upTo(math.MaxUint32, "distinct values"))
 				ent.nov.Once = uint32(d.upTo(math.MaxUint32, "values seen once"))
 			default:
-				ent.bases[k] = f.newBaseline()
 				decodeBaseline(d, ent.bases[k])
 			}
 		}
