@@ -158,20 +158,33 @@ func (p *profile) close(w *window, out *Output) {
 	if out.Scores == nil {
 		out.Scores = make([]score.Score, 0, w.len())
 	}
-	for _, k := range sorted(w) {
-		c := w.at(k.at)
-		h := c.hash
-		ent := p.entities[h]
-		if ent == nil {
-			ent = p.newEntity(h, w.start)
-			if ent != nil && p.low {
-				ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
+	// A batch of cells is copied out, and their entities looked up, before
+	// any of them is judged (which adds no entity but its own): reads that
+	// do not wait for one another, so the processor overlaps their misses
+	// of the cache.
+	var (
+		cells [closeBatch]cell
+		ents  [closeBatch]*entity
+	)
+	for keys := sorted(w); len(keys) > 0; {
+		batch := keys[:min(closeBatch, len(keys))]
+		keys = keys[len(batch):]
+		for j, k := range batch {
+			cells[j], ents[j] = *w.at(k.at), p.entities[k.hash]
+		}
+		for j, k := range batch {
+			c, h, ent := &cells[j], k.hash, ents[j]
+			if ent == nil {
+				ent = p.newEntity(h, w.start)
+				if ent != nil && p.low {
+					ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
+				}
 			}
+			if ent != nil && ent.low != nil {
+				ent.low.seen = w.start.UnixNano()
+			}
+			p.closeCell(w.start, h, c, ent, peers, learned, out)
 		}
-		if ent != nil && ent.low != nil {
-			ent.low.seen = w.start.UnixNano()
-		}
-		p.closeCell(w.start, h, c, ent, peers, learned, out)
 	}
 	if p.low {
 		p.closeAbsent(w, out)
@@ -182,6 +195,9 @@ func (p *profile) close(w *window, out *Output) {
 		}
 	}
 }
+
+// closeBatch is how many cells close looks the entities of up at a time.
+const closeBatch = 32
 
 // closeCell judges and learns one entity's features in one window.
 func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, peers []*expectation, learned [][]float64, out *Output) {
