@@ -316,8 +316,7 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	}
 	win := p.windows[start]
 	if win == nil {
-		size := min(p.lastSize, maxWindowHint)
-		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]int, size), minOffset: map[int]int64{}}
+		win = &window{start: time.Unix(0, start).UTC(), cells: p.newCellIndex(), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
@@ -547,9 +546,9 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 }
 
 // recycle empties the chunks of a closed window's cells into p.spare,
-// keeping at most as many as the window had: a window reuses the memory of
-// the one before instead of allocating its own, which the collector would
-// have to free.
+// keeping at most as many as the window had, and its index into
+// p.spareIndex unless it was mostly empty: a window reuses the memory of the one before instead of
+// allocating its own, which the collector would have to free.
 func (p *profile) recycle(w *window) {
 	for _, chunk := range w.chunks {
 		if cap(chunk) < cellChunk || len(p.spare) >= len(w.chunks) {
@@ -563,6 +562,20 @@ func (p *profile) recycle(w *window) {
 		p.spare = p.spare[:len(w.chunks)]
 	}
 	w.chunks = nil
+	if w.cells.len()*8 >= len(w.cells.slots) && p.spareIndex.slots == nil {
+		w.cells.reset()
+		p.spareIndex, w.cells = w.cells, cellIndex{}
+	}
+}
+
+// newCellIndex returns the index of a new window's cells: the spare one
+// when there is, else one sized for the last window closed.
+func (p *profile) newCellIndex() cellIndex {
+	if x := p.spareIndex; x.slots != nil {
+		p.spareIndex = cellIndex{}
+		return x
+	}
+	return newCellIndex(min(p.lastSize, maxWindowHint))
 }
 
 // sweepsPerTTL is how often, per EntityTTL of event time, a profile looks

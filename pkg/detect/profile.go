@@ -96,13 +96,14 @@ type profile struct {
 	lastSize int               // entities in the last window closed, to size the next
 	// spare holds the emptied chunks of closed windows' cells, for new
 	// windows: at most as many as the last window closed had.
-	spare    [][]cell
-	closedTo time.Time // every window ending at or before this is closed
-	maxEvent time.Time // newest event time counted
-	entities map[uint64]*entity
-	open     map[uint64]*incident
-	pairs    pairSeen // first_seen only
-	suppress []config.Suppression
+	spare      [][]cell
+	spareIndex cellIndex // a closed window's emptied index, for a new one
+	closedTo   time.Time // every window ending at or before this is closed
+	maxEvent   time.Time // newest event time counted
+	entities   map[uint64]*entity
+	open       map[uint64]*incident
+	pairs      pairSeen // first_seen only
+	suppress   []config.Suppression
 	// maxEntities caps entities (and, for first_seen, pairs) with state.
 	maxEntities int
 	ttl         int64 // EntityTTL in nanoseconds; 0 keeps entities
@@ -308,9 +309,8 @@ func entityHash(tenant, entity string) uint64 {
 // window is one open window of a profile.
 type window struct {
 	start time.Time
-	// cells holds each entity's cell position, by hash: a map without
-	// pointers, which the collector does not scan.
-	cells map[uint64]int
+	// cells holds each entity's cell position, by hash.
+	cells cellIndex
 	// chunks hold the cells in the order they came, cellChunk to a chunk
 	// (the last may hold fewer): a window that grows copies at most a
 	// chunk.
@@ -333,7 +333,7 @@ func (w *window) at(i int) *cell { return &w.chunks[i/cellChunk][i%cellChunk] }
 // cell returns the cell of the entity with hash h, nil when it has none.
 // The pointer is valid until the next add.
 func (w *window) cell(h uint64) *cell {
-	if i, ok := w.cells[h]; ok {
+	if i, ok := w.cells.get(h); ok {
 		return w.at(i)
 	}
 	return nil
@@ -353,7 +353,7 @@ func (w *window) add(c cell, spare *[][]cell) *cell {
 		last++
 	}
 	w.chunks[last] = append(w.chunks[last], c)
-	w.cells[c.hash] = w.n
+	w.cells.put(c.hash, w.n)
 	w.n++
 	return &w.chunks[last][len(w.chunks[last])-1]
 }

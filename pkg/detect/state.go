@@ -507,7 +507,7 @@ func (p *profile) decode(d *decoder) {
 			w.minOffset[int(part)] = d.varint()
 		}
 		m := d.count(3)
-		w.cells = make(map[uint64]int, m)
+		w.cells = newCellIndex(m)
 		for j := 0; j < m && d.err == nil; j++ {
 			tenant, name := d.str(), d.str()
 			h := entityHash(tenant, name)

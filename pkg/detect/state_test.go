@@ -343,10 +343,11 @@ func requireSameState(t *testing.T, orig, restored *Engine) {
 			require.NotNil(t, rw, "%s window %d", p.cfg.Name, start)
 			require.Equal(t, w.start, rw.start)
 			require.Equal(t, w.minOffset, rw.minOffset)
-			require.Equal(t, len(w.cells), len(rw.cells))
+			require.Equal(t, w.cells.len(), rw.cells.len())
 			require.Equal(t, w.len(), rw.len())
-			for h := range w.cells {
-				c, rc := w.cell(h), rw.cell(h)
+			for i := range w.len() {
+				c := w.at(i)
+				rc := rw.cell(c.hash)
 				require.NotNil(t, rc)
 				require.Equal(t, []any{c.hash, c.tenant, c.entity, c.nextCheck}, []any{rc.hash, rc.tenant, rc.entity, rc.nextCheck})
 				for k, f := range p.feats {
@@ -410,7 +411,7 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 		reflect.TypeFor[Engine]():            7, // due is derived from closedTo, not written
 		reflect.TypeFor[lane]():              6,
 		reflect.TypeFor[Stats]():             5,
-		reflect.TypeFor[profile]():           21, // spare is memory to reuse, not state
+		reflect.TypeFor[profile]():           22, // spare and spareIndex are memory to reuse, not state
 		reflect.TypeFor[ProfileStats]():      6,
 		reflect.TypeFor[population]():        4,
 		reflect.TypeFor[entity]():            5,
