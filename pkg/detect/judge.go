@@ -32,21 +32,40 @@ type judgement struct {
 // tail returns the probability, under ex, of a value at least as extreme
 // as x in the feature's direction: a count model (Poisson, or negative
 // binomial when over-dispersed) for counts, a normal tail otherwise.
-func (f *feature) tail(x float64, ex expectation) (p float64, spread float64, name string) {
+func (f *feature) tail(x float64, ex expectation) (p float64, name string) {
 	if f.counts() {
-		mean := math.Max(ex.mean, 0.1)
-		v := math.Max(ex.variance, mean)
+		mean, v := countModel(ex)
 		if f.low {
-			return countLowTail(x, mean, v), math.Sqrt(v), "count_low_tail"
+			return countLowTail(x, mean, v), "count_low_tail"
 		}
-		return countTail(x, mean, v), math.Sqrt(v), "count_tail"
+		return countTail(x, mean, v), "count_tail"
 	}
-	sd := math.Max(math.Sqrt(math.Max(ex.variance, 0)), math.Max(0.1*math.Abs(ex.mean), 1e-9))
-	z := (x - ex.mean) / sd
+	z := (x - ex.mean) / normalSD(ex)
 	if f.low {
-		return normalUpper(-z), sd, "normal_low_tail"
+		return normalUpper(-z), "normal_low_tail"
 	}
-	return normalUpper(z), sd, "normal_tail"
+	return normalUpper(z), "normal_tail"
+}
+
+// spread is the standard deviation of the model tail judges a value
+// under ex with.
+func (f *feature) spread(ex expectation) float64 {
+	if f.counts() {
+		_, v := countModel(ex)
+		return math.Sqrt(v)
+	}
+	return normalSD(ex)
+}
+
+// countModel is the mean and variance a count is judged with under ex.
+func countModel(ex expectation) (mean, variance float64) {
+	mean = math.Max(ex.mean, 0.1)
+	return mean, math.Max(ex.variance, mean)
+}
+
+// normalSD is the standard deviation a measurement is judged with under ex.
+func normalSD(ex expectation) float64 {
+	return math.Max(math.Sqrt(math.Max(ex.variance, 0)), math.Max(0.1*math.Abs(ex.mean), 1e-9))
 }
 
 // judge scores x, feature i of entity ent (nil when it has no state) in
@@ -71,10 +90,10 @@ func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float
 		j = judgement{ex: *peers, method: MethodPeers}
 		peers = nil
 	}
-	pv, _, tailName := f.tail(x, j.ex)
+	pv, tailName := f.tail(x, j.ex)
 	j.anomaly = 1 - pv
 	if !j.established && peers != nil && peers.samples >= minPeers {
-		if pp, _, _ := f.tail(x, *peers); 1-pp < j.anomaly {
+		if pp, _ := f.tail(x, *peers); 1-pp < j.anomaly {
 			j.anomaly, j.ex, j.method = 1-pp, *peers, MethodPeers
 		}
 	}
@@ -356,7 +375,7 @@ func (p *profile) closeNovel(start time.Time, c *cell, a *acc, ent *entity, f *f
 }
 
 func (p *profile) score(tenant, entity string, start time.Time, f *feature, x float64, j judgement) score.Score {
-	_, spread, _ := f.tail(x, j.ex)
+	spread := f.spread(j.ex)
 	return score.Score{
 		Version:      1,
 		ID:           score.ID(tenant, f.idName, entity, start),
