@@ -635,13 +635,19 @@ func (p *profile) newCell(h uint64, tenant, entity string) cell {
 // sorted returns the keys of the window's cells ordered by entity hash: an
 // order that does not depend on the order events came in, so a replay of
 // the same events learns and scores alike however its partitions
-// interleaved.
-func sorted(w *window) []cellKey {
-	keys := make([]cellKey, w.len())
+// interleaved. The keys are in one of bufs, grown to fit, which are kept
+// for the next window.
+func sorted(w *window, bufs *[2][]cellKey) []cellKey {
+	for i := range bufs {
+		if cap(bufs[i]) < w.len() {
+			bufs[i] = make([]cellKey, w.len())
+		}
+	}
+	keys := bufs[0][:w.len()]
 	for i := range keys {
 		keys[i] = cellKey{hash: w.at(i).hash, at: i}
 	}
-	return sortKeys(keys)
+	return sortKeys(keys, bufs[1][:w.len()])
 }
 
 // cellKey is a cell's entity hash and its position in its window.
@@ -654,10 +660,10 @@ type cellKey struct {
 const radixMin = 256
 
 // sortKeys orders keys by hash, which are distinct, and returns them
-// (in keys or in a slice of the same length): a least significant digit
+// (in keys or in tmp, of the same length): a least significant digit
 // radix sort, a byte per pass, where a comparison sort would make n·log n
 // calls to compare. A pass in which every key has the same byte is skipped.
-func sortKeys(keys []cellKey) []cellKey {
+func sortKeys(keys, tmp []cellKey) []cellKey {
 	if len(keys) < radixMin {
 		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.hash, b.hash) })
 		return keys
@@ -668,7 +674,6 @@ func sortKeys(keys []cellKey) []cellKey {
 			counts[d][byte(k.hash>>(8*d))]++
 		}
 	}
-	tmp := make([]cellKey, len(keys))
 	for d := range counts {
 		c := &counts[d]
 		if c[byte(keys[0].hash>>(8*d))] == len(keys) {

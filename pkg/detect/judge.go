@@ -174,6 +174,9 @@ func (p *profile) close(w *window, out *Output) {
 		if !f.low && f.pop.baseline().samples < uint64(p.cfg.Warmup) {
 			peers[i] = peersOf(w, f, i)
 		}
+		if !f.low {
+			learned[i] = make([]float64, 0, w.len())
+		}
 	}
 	if out.Scores == nil {
 		out.Scores = make([]score.Score, 0, w.len())
@@ -188,7 +191,7 @@ func (p *profile) close(w *window, out *Output) {
 		cells [closeBatch]cell
 		ents  [closeBatch]*entity
 	)
-	for keys := sorted(w); len(keys) > 0; {
+	for keys := sorted(w, &p.keyBufs); len(keys) > 0; {
 		batch := keys[:min(closeBatch, len(keys))]
 		keys = keys[len(batch):]
 		var touched byte

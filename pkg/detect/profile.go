@@ -97,9 +97,10 @@ type profile struct {
 	// spare holds the emptied chunks of closed windows' cells, for new
 	// windows: at most as many as the last window closed had.
 	spare      [][]cell
-	spareIndex cellIndex // a closed window's emptied index, for a new one
-	closedTo   time.Time // every window ending at or before this is closed
-	maxEvent   time.Time // newest event time counted
+	spareIndex cellIndex    // a closed window's emptied index, for a new one
+	keyBufs    [2][]cellKey // for sorting the cells of a closing window
+	closedTo   time.Time    // every window ending at or before this is closed
+	maxEvent   time.Time    // newest event time counted
 	entities   map[uint64]*entity
 	open       map[uint64]*incident
 	pairs      pairSeen // first_seen only

@@ -411,7 +411,7 @@ func TestSnapshotKeepsEveryField(t *testing.T) {
 		reflect.TypeFor[Engine]():            7, // due is derived from closedTo, not written
 		reflect.TypeFor[lane]():              6,
 		reflect.TypeFor[Stats]():             5,
-		reflect.TypeFor[profile]():           22, // spare and spareIndex are memory to reuse, not state
+		reflect.TypeFor[profile]():           23, // spare, spareIndex and keyBufs are memory to reuse, not state
 		reflect.TypeFor[ProfileStats]():      6,
 		reflect.TypeFor[population]():        4,
 		reflect.TypeFor[entity]():            5,
