@@ -313,8 +313,8 @@ type window struct {
 	// cells holds each entity's cell position, by hash.
 	cells cellIndex
 	// chunks hold the cells in the order they came, cellChunk to a chunk
-	// (the last may hold fewer): a window that grows copies at most a
-	// chunk.
+	// (the last may hold fewer): a window that grows copies at most the
+	// first chunk.
 	chunks [][]cell
 	n      int // cells
 	// minOffset is, per input partition, the lowest offset of an event
@@ -349,6 +349,10 @@ func (w *window) add(c cell, spare *[][]cell) *cell {
 		var chunk []cell
 		if n := len(*spare); n > 0 {
 			chunk, *spare = (*spare)[n-1], (*spare)[:n-1]
+		} else if last >= 0 {
+			// Only the first chunk grows as cells come, so that a small
+			// window stays small.
+			chunk = make([]cell, 0, cellChunk)
 		}
 		w.chunks = append(w.chunks, chunk)
 		last++
