@@ -5,55 +5,40 @@ import (
 	"math/rand/v2"
 )
 
-// cellIndex maps the entity hashes of a window's cells to the cells'
-// positions: a table of (hash, position) slots with linear probing, at most
-// three quarters full. Finding a cell usually reads one cache line, where
-// a Go map reads a group's control word and then its slot; and the table
-// holds no pointers, so the collector skips it. Where a hash lands depends
-// on a random seed, so entities named to collide in the table do not make
-// it probe far.
+// cellIndex finds a window's cells by entity hash: a table of slots with
+// linear probing, at most three quarters full, each slot holding the
+// position of a cell and 32 bits of its hash (the cell has the rest). A
+// slot is 8 bytes, so the table of a window of a million entities is 16 MB
+// and a lookup usually reads one cache line, where a Go map reads a
+// group's control word and then a 16-byte slot; and it holds no pointers,
+// so the collector skips it. Where a hash lands depends on a random seed,
+// so entities named to collide in the table do not make it probe far.
 type cellIndex struct {
 	slots []cellSlot // a power of two of them, or none
-	n     int        // used slots
 	shift uint       // 64 less log2(len(slots))
 	seed  uint64
 }
 
-// cellSlot is used when at > 0: the cell at position at-1 has entity hash
-// hash.
+// cellSlot is used when at > 0: the cell at position at-1, whose hash has
+// tag as its high 32 bits.
 type cellSlot struct {
-	hash uint64
-	at   int
+	tag, at uint32
 }
 
 // minCellSlots is the size of the smallest table.
 const minCellSlots = 8
 
-// newCellIndex returns an index sized for n cells.
+// newCellIndex returns an empty index sized for n cells.
 func newCellIndex(n int) cellIndex {
-	var x cellIndex
-	x.resize(n)
-	return x
-}
-
-// resize empties x and sizes it for n cells.
-func (x *cellIndex) resize(n int) {
 	size := minCellSlots
 	for size*3 < n*4 {
 		size *= 2
 	}
-	x.slots, x.n, x.shift = make([]cellSlot, size), 0, uint(64-bits.TrailingZeros(uint(size)))
-	x.seed = rand.Uint64()
+	return cellIndex{slots: make([]cellSlot, size), shift: uint(64 - bits.TrailingZeros(uint(size))), seed: rand.Uint64()}
 }
 
-// reset empties x, keeping its table.
-func (x *cellIndex) reset() {
-	clear(x.slots)
-	x.n = 0
-}
-
-// len is the number of cells indexed.
-func (x *cellIndex) len() int { return x.n }
+// fits reports whether the table takes n cells.
+func (x *cellIndex) fits(n int) bool { return n*4 <= len(x.slots)*3 }
 
 // home is the slot where the search for h starts.
 func (x *cellIndex) home(h uint64) int {
@@ -61,42 +46,45 @@ func (x *cellIndex) home(h uint64) int {
 	return int((hi ^ lo) >> x.shift)
 }
 
-// get returns the position of the cell with hash h.
-func (x *cellIndex) get(h uint64) (at int, ok bool) {
-	if x.n == 0 {
-		return 0, false
-	}
+// insert adds the cell at position at, with hash h, to a table with room.
+func (x *cellIndex) insert(h uint64, at int) {
 	mask := len(x.slots) - 1
-	for i := x.home(h); ; i = (i + 1) & mask {
-		switch s := &x.slots[i]; {
-		case s.at == 0:
-			return 0, false
-		case s.hash == h:
-			return s.at - 1, true
-		}
-	}
-}
-
-// put adds the cell at position at, with hash h, which x does not hold.
-func (x *cellIndex) put(h uint64, at int) {
-	if (x.n+1)*4 > len(x.slots)*3 {
-		old := x.slots
-		x.resize(max(2*len(old), minCellSlots) * 3 / 4)
-		for _, s := range old {
-			if s.at > 0 {
-				x.insert(s)
-			}
-		}
-	}
-	x.insert(cellSlot{hash: h, at: at + 1})
-}
-
-func (x *cellIndex) insert(s cellSlot) {
-	mask := len(x.slots) - 1
-	i := x.home(s.hash)
+	i := x.home(h)
 	for x.slots[i].at != 0 {
 		i = (i + 1) & mask
 	}
-	x.slots[i] = s
-	x.n++
+	x.slots[i] = cellSlot{tag: uint32(h >> 32), at: uint32(at + 1)}
+}
+
+// cell returns the cell of the entity with hash h, nil when it has none.
+// The pointer is valid until the next add.
+func (w *window) cell(h uint64) *cell {
+	x := &w.cells
+	if w.n == 0 {
+		return nil
+	}
+	mask, tag := len(x.slots)-1, uint32(h>>32)
+	for i := x.home(h); ; i = (i + 1) & mask {
+		s := x.slots[i]
+		if s.at == 0 {
+			return nil
+		}
+		if s.tag == tag {
+			if c := w.at(int(s.at - 1)); c.hash == h {
+				return c
+			}
+		}
+	}
+}
+
+// index adds the cell at position at, with hash h, to w.cells, making the
+// table larger when it is full.
+func (w *window) index(h uint64, at int) {
+	if !w.cells.fits(at + 1) {
+		w.cells = newCellIndex(2 * len(w.cells.slots) * 3 / 4)
+		for i := range at {
+			w.cells.insert(w.at(i).hash, i)
+		}
+	}
+	w.cells.insert(h, at)
 }

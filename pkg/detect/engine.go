@@ -562,8 +562,8 @@ func (p *profile) recycle(w *window) {
 		p.spare = p.spare[:len(w.chunks)]
 	}
 	w.chunks = nil
-	if w.cells.len()*8 >= len(w.cells.slots) && p.spareIndex.slots == nil {
-		w.cells.reset()
+	if w.n*8 >= len(w.cells.slots) && p.spareIndex.slots == nil {
+		clear(w.cells.slots)
 		p.spareIndex, w.cells = w.cells, cellIndex{}
 	}
 }

@@ -299,7 +299,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 func (p *profile) closeAbsent(w *window, out *Output) {
 	var hs []uint64
 	for h, ent := range p.entities {
-		if _, present := w.cells.get(h); !present && ent.last < w.start.UnixNano() {
+		if w.cell(h) == nil && ent.last < w.start.UnixNano() {
 			hs = append(hs, h)
 		}
 	}

@@ -331,15 +331,6 @@ func (w *window) len() int { return w.n }
 // at returns the cell at position i, in the order cells were added.
 func (w *window) at(i int) *cell { return &w.chunks[i/cellChunk][i%cellChunk] }
 
-// cell returns the cell of the entity with hash h, nil when it has none.
-// The pointer is valid until the next add.
-func (w *window) cell(h uint64) *cell {
-	if i, ok := w.cells.get(h); ok {
-		return w.at(i)
-	}
-	return nil
-}
-
 // add adds c, of an entity the window has no cell for, and returns it,
 // taking a new chunk from spare when it has one. The pointer is valid until
 // the next add.
@@ -358,7 +349,7 @@ func (w *window) add(c cell, spare *[][]cell) *cell {
 		last++
 	}
 	w.chunks[last] = append(w.chunks[last], c)
-	w.cells.put(c.hash, w.n)
+	w.index(c.hash, w.n)
 	w.n++
 	return &w.chunks[last][len(w.chunks[last])-1]
 }
