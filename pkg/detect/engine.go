@@ -223,7 +223,11 @@ const maxRepeat = 10_000
 // weight is how many events e stands for: a syslog "message repeated N
 // times" line stands for N.
 func weight(e *event.Event) float64 {
-	if n, err := strconv.Atoi(e.Attrs["vigil.repeat"]); err == nil && n > 1 {
+	s := e.Attrs["vigil.repeat"]
+	if s == "" {
+		return 1 // most events: no parse, and no error built for nothing
+	}
+	if n, err := strconv.Atoi(s); err == nil && n > 1 {
 		return float64(min(n, maxRepeat))
 	}
 	return 1
@@ -312,22 +316,18 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	}
 	win := p.windows[start]
 	if win == nil {
-		size := min(p.lastSize, maxWindowHint)
-		win = &window{start: time.Unix(0, start).UTC(), cells: make(map[uint64]*cell, size),
-			list: make([]*cell, 0, size), minOffset: map[int]int64{}}
+		win = &window{start: time.Unix(0, start).UTC(), cells: p.newCellIndex(), minOffset: map[int]int64{}}
 		p.windows[start] = win
 	}
 	if off, held := win.minOffset[pos.Partition]; !held || pos.Offset < off {
 		win.minOffset[pos.Partition] = pos.Offset
 	}
-	c := win.cells[h]
+	c := win.cell(h)
 	if c == nil {
-		c = p.newCell(h, ev.Tenant, name)
-		win.cells[h] = c
-		win.list = append(win.list, c)
+		c = win.add(p.newCell(h, ev.Tenant, name), &p.spare)
 	}
 	for i, f := range p.feats {
-		f.add(&c.accs[i], ev, w)
+		f.add(c.acc(i), ev, w)
 	}
 	if ev.Timestamp.After(p.maxEvent) {
 		p.maxEvent = ev.Timestamp
@@ -366,7 +366,7 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 		if !f.grows() {
 			continue
 		}
-		x, _ := f.value(&c.accs[i])
+		x, _ := f.value(c.acc(i))
 		if x < c.nextCheck {
 			continue
 		}
@@ -374,7 +374,7 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 		if inc := p.open[h]; inc != nil && inc.firing() || p.suppressed(w.start) {
 			return // updated, or counted as suppressed, when the window closes
 		}
-		j := p.judge(f, i, h, w.start, x, nil)
+		j := p.judge(f, i, p.entities[h], w.start, x, nil)
 		if !j.established || !p.anomalous(f, j.anomaly, x) {
 			continue
 		}
@@ -525,12 +525,13 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	for _, s := range starts {
 		w := p.windows[s]
 		if w == nil {
-			w = &window{start: time.Unix(0, s).UTC(), cells: map[uint64]*cell{}}
+			w = &window{start: time.Unix(0, s).UTC()}
 		} else {
-			p.lastSize = len(w.list)
+			p.lastSize = w.len()
 			delete(p.windows, s)
 		}
 		p.close(w, out)
+		p.recycle(w)
 		if t := w.start.Add(p.cfg.Window); t.After(p.closedTo) {
 			p.closedTo = t
 		}
@@ -542,6 +543,39 @@ func (p *profile) advance(watermark time.Time, out *Output) {
 	}
 	p.resolve(out)
 	p.expire()
+}
+
+// recycle empties the chunks of a closed window's cells into p.spare,
+// keeping at most as many as the window had, and its index into
+// p.spareIndex unless it was mostly empty: a window reuses the memory of the one before instead of
+// allocating its own, which the collector would have to free.
+func (p *profile) recycle(w *window) {
+	for _, chunk := range w.chunks {
+		if cap(chunk) < cellChunk || len(p.spare) >= len(w.chunks) {
+			continue
+		}
+		clear(chunk) // no string or set of the window outlives it
+		p.spare = append(p.spare, chunk[:0])
+	}
+	if len(p.spare) > len(w.chunks) {
+		clear(p.spare[len(w.chunks):])
+		p.spare = p.spare[:len(w.chunks)]
+	}
+	w.chunks = nil
+	if w.n*8 >= len(w.cells.slots) && p.spareIndex.slots == nil {
+		clear(w.cells.slots)
+		p.spareIndex, w.cells = w.cells, cellIndex{}
+	}
+}
+
+// newCellIndex returns the index of a new window's cells: the spare one
+// when there is, else one sized for the last window closed.
+func (p *profile) newCellIndex() cellIndex {
+	if x := p.spareIndex; x.slots != nil {
+		p.spareIndex = cellIndex{}
+		return x
+	}
+	return newCellIndex(min(p.lastSize, maxWindowHint))
 }
 
 // sweepsPerTTL is how often, per EntityTTL of event time, a profile looks
@@ -590,20 +624,71 @@ func (p *profile) anomalous(f *feature, anomaly, x float64) bool {
 	return x >= p.cfg.MinValue
 }
 
-func (p *profile) newCell(h uint64, tenant, entity string) *cell {
-	c := &cell{hash: h, tenant: tenant, entity: entity, nextCheck: math.Max(p.cfg.MinValue, 1)}
-	if len(p.feats) == 1 {
-		c.accs = c.one[:]
-	} else {
-		c.accs = make([]acc, len(p.feats))
+func (p *profile) newCell(h uint64, tenant, entity string) cell {
+	c := cell{hash: h, tenant: tenant, entity: entity, nextCheck: math.Max(p.cfg.MinValue, 1)}
+	if len(p.feats) > 1 {
+		c.more = make([]acc, len(p.feats)-1)
 	}
 	return c
 }
 
-// sorted returns the window's cells ordered by entity hash: an order that
-// does not depend on the order events came in, so a replay of the same
-// events learns and scores alike however its partitions interleaved.
-func sorted(w *window) []*cell {
-	slices.SortFunc(w.list, func(a, b *cell) int { return cmp.Compare(a.hash, b.hash) })
-	return w.list
+// sorted returns the keys of the window's cells ordered by entity hash: an
+// order that does not depend on the order events came in, so a replay of
+// the same events learns and scores alike however its partitions
+// interleaved. The keys are in one of bufs, grown to fit, which are kept
+// for the next window.
+func sorted(w *window, bufs *[2][]cellKey) []cellKey {
+	for i := range bufs {
+		if cap(bufs[i]) < w.len() {
+			bufs[i] = make([]cellKey, w.len())
+		}
+	}
+	keys := bufs[0][:w.len()]
+	for i := range keys {
+		keys[i] = cellKey{hash: w.at(i).hash, at: i}
+	}
+	return sortKeys(keys, bufs[1][:w.len()])
+}
+
+// cellKey is a cell's entity hash and its position in its window.
+type cellKey struct {
+	hash uint64
+	at   int
+}
+
+// radixMin is the fewest keys sortKeys sorts by radix; fewer are compared.
+const radixMin = 256
+
+// sortKeys orders keys by hash, which are distinct, and returns them
+// (in keys or in tmp, of the same length): a least significant digit
+// radix sort, a byte per pass, where a comparison sort would make n·log n
+// calls to compare. A pass in which every key has the same byte is skipped.
+func sortKeys(keys, tmp []cellKey) []cellKey {
+	if len(keys) < radixMin {
+		slices.SortFunc(keys, func(a, b cellKey) int { return cmp.Compare(a.hash, b.hash) })
+		return keys
+	}
+	var counts [8][256]int
+	for _, k := range keys {
+		for d := range counts {
+			counts[d][byte(k.hash>>(8*d))]++
+		}
+	}
+	for d := range counts {
+		c := &counts[d]
+		if c[byte(keys[0].hash>>(8*d))] == len(keys) {
+			continue
+		}
+		sum := 0
+		for b, n := range c {
+			c[b], sum = sum, sum+n
+		}
+		for _, k := range keys {
+			b := byte(k.hash >> (8 * d))
+			tmp[c[b]] = k
+			c[b]++
+		}
+		keys, tmp = tmp, keys
+	}
+	return keys
 }

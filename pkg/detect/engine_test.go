@@ -1,8 +1,11 @@
 package detect
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -326,4 +329,24 @@ func TestIncidentResolvesInQuietPartition(t *testing.T) {
 	fired, resolved := byStatus(out.Alerts)
 	require.Len(t, fired, 2, "one incident per burst")
 	require.Len(t, resolved, 1, "the first resolved; the second is still open when the stream ends")
+}
+
+func TestSortKeys(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, radixMin - 1, radixMin, 1000, 100_000} {
+		for _, mask := range []uint64{math.MaxUint64, 0xff, 0xffff_0000_0000_00ff, 0xff00_0000_0000_0000} {
+			seen := map[uint64]bool{}
+			var keys []cellKey
+			for tries := 0; len(keys) < n && tries < 4*n; tries++ {
+				h := rng.Uint64() & mask
+				if !seen[h] {
+					seen[h] = true
+					keys = append(keys, cellKey{hash: h, at: len(keys)})
+				}
+			}
+			want := slices.Clone(keys)
+			slices.SortFunc(want, func(a, b cellKey) int { return cmp.Compare(a.hash, b.hash) })
+			require.Equal(t, want, sortKeys(keys, make([]cellKey, len(keys))), "%d keys, mask %x", n, mask)
+		}
+	}
 }

@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -31,32 +32,51 @@ type judgement struct {
 // tail returns the probability, under ex, of a value at least as extreme
 // as x in the feature's direction: a count model (Poisson, or negative
 // binomial when over-dispersed) for counts, a normal tail otherwise.
-func (f *feature) tail(x float64, ex expectation) (p float64, spread float64, name string) {
+func (f *feature) tail(x float64, ex expectation) (p float64, name string) {
 	if f.counts() {
-		mean := math.Max(ex.mean, 0.1)
-		v := math.Max(ex.variance, mean)
+		mean, v := countModel(ex)
 		if f.low {
-			return countLowTail(x, mean, v), math.Sqrt(v), "count_low_tail"
+			return countLowTail(x, mean, v), "count_low_tail"
 		}
-		return countTail(x, mean, v), math.Sqrt(v), "count_tail"
+		return countTail(x, mean, v), "count_tail"
 	}
-	sd := math.Max(math.Sqrt(math.Max(ex.variance, 0)), math.Max(0.1*math.Abs(ex.mean), 1e-9))
-	z := (x - ex.mean) / sd
+	z := (x - ex.mean) / normalSD(ex)
 	if f.low {
-		return normalUpper(-z), sd, "normal_low_tail"
+		return normalUpper(-z), "normal_low_tail"
 	}
-	return normalUpper(z), sd, "normal_tail"
+	return normalUpper(z), "normal_tail"
 }
 
-// judge scores x, feature i of entity h in the window starting at start,
-// without changing any state. peers, when not nil, summarise every
+// spread is the standard deviation of the model tail judges a value
+// under ex with.
+func (f *feature) spread(ex expectation) float64 {
+	if f.counts() {
+		_, v := countModel(ex)
+		return math.Sqrt(v)
+	}
+	return normalSD(ex)
+}
+
+// countModel is the mean and variance a count is judged with under ex.
+func countModel(ex expectation) (mean, variance float64) {
+	mean = math.Max(ex.mean, 0.1)
+	return mean, math.Max(ex.variance, mean)
+}
+
+// normalSD is the standard deviation a measurement is judged with under ex.
+func normalSD(ex expectation) float64 {
+	return math.Max(math.Sqrt(math.Max(ex.variance, 0)), math.Max(0.1*math.Abs(ex.mean), 1e-9))
+}
+
+// judge scores x, feature i of entity ent (nil when it has no state) in
+// the window starting at start, without changing any state. peers, when not nil, summarise every
 // entity's value in the same window: while the population warms up, a
 // value is judged against both the prior and its peers, and the milder
 // verdict stands, so a busy first window does not page for everyone.
-func (p *profile) judge(f *feature, i int, h uint64, start time.Time, x float64, peers *expectation) judgement {
+func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float64, peers *expectation) judgement {
 	warm := uint64(p.cfg.Warmup)
 	var j judgement
-	if ent := p.entities[h]; ent != nil && ent.bases[i].samples() >= warm {
+	if ent != nil && ent.bases[i].samples() >= warm {
 		j = judgement{ex: ent.bases[i].expect(start), method: ent.bases[i].method(), established: true}
 	} else if f.low {
 		return judgement{method: "warming_up"}
@@ -70,10 +90,10 @@ func (p *profile) judge(f *feature, i int, h uint64, start time.Time, x float64,
 		j = judgement{ex: *peers, method: MethodPeers}
 		peers = nil
 	}
-	pv, _, tailName := f.tail(x, j.ex)
+	pv, tailName := f.tail(x, j.ex)
 	j.anomaly = 1 - pv
 	if !j.established && peers != nil && peers.samples >= minPeers {
-		if pp, _, _ := f.tail(x, *peers); 1-pp < j.anomaly {
+		if pp, _ := f.tail(x, *peers); 1-pp < j.anomaly {
 			j.anomaly, j.ex, j.method = 1-pp, *peers, MethodPeers
 		}
 	}
@@ -106,9 +126,9 @@ const minPeers = 5
 // peersOf summarises feature i over a window's entities robustly: the
 // median, and the MAD scaled to a standard deviation.
 func peersOf(w *window, f *feature, i int) *expectation {
-	xs := make([]float64, 0, len(w.cells))
-	for _, c := range w.cells {
-		if x, ok := f.value(&c.accs[i]); ok {
+	xs := make([]float64, 0, w.len())
+	for k := range w.len() {
+		if x, ok := f.value(w.at(k).acc(i)); ok {
 			xs = append(xs, x)
 		}
 	}
@@ -140,17 +160,7 @@ func (p *profile) newEntity(h uint64, start time.Time) *entity {
 		p.stats.Overflow++
 		return nil
 	}
-	ent := &entity{last: start.UnixNano() - p.step, bases: make([]baseline, len(p.feats))}
-	for i, f := range p.feats {
-		switch f.kind {
-		case kindHourOfWeek:
-			ent.act = &activity{}
-		case kindFirstSeen:
-			ent.nov = &novelty{}
-		default:
-			ent.bases[i] = f.newBaseline()
-		}
-	}
+	ent := p.newEntityState(start.UnixNano() - p.step)
 	p.entities[h] = ent
 	return ent
 }
@@ -164,23 +174,48 @@ func (p *profile) close(w *window, out *Output) {
 		if !f.low && f.pop.baseline().samples < uint64(p.cfg.Warmup) {
 			peers[i] = peersOf(w, f, i)
 		}
+		if !f.low {
+			learned[i] = make([]float64, 0, w.len())
+		}
 	}
 	if out.Scores == nil {
-		out.Scores = make([]score.Score, 0, len(w.list))
+		out.Scores = make([]score.Score, 0, w.len())
 	}
-	for _, c := range sorted(w) {
-		h := c.hash
-		ent := p.entities[h]
-		if ent == nil {
-			ent = p.newEntity(h, w.start)
-			if ent != nil && p.low {
-				ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
+	// A batch of cells is copied out, their entities looked up, and the
+	// memory judging them reads first touched (the cell's names, the
+	// entity's state), before any of them is judged (which adds no entity
+	// but its own): reads that do not wait for one another, so the
+	// processor overlaps their misses of the cache instead of taking them
+	// one after another.
+	var (
+		cells [closeBatch]cell
+		ents  [closeBatch]*entity
+	)
+	for keys := sorted(w, &p.keyBufs); len(keys) > 0; {
+		batch := keys[:min(closeBatch, len(keys))]
+		keys = keys[len(batch):]
+		var touched byte
+		for j, k := range batch {
+			cells[j], ents[j] = *w.at(k.at), p.entities[k.hash]
+			touched ^= firstByte(cells[j].tenant) ^ firstByte(cells[j].entity)
+			if ents[j] != nil {
+				touched ^= byte(ents[j].last)
 			}
 		}
-		if ent != nil && ent.low != nil {
-			ent.low.seen = w.start.UnixNano()
+		runtime.KeepAlive(touched) // the reads are what is wanted, not their value
+		for j, k := range batch {
+			c, h, ent := &cells[j], k.hash, ents[j]
+			if ent == nil {
+				ent = p.newEntity(h, w.start)
+				if ent != nil && p.low {
+					ent.low = &lowEntity{tenant: c.tenant, name: c.entity}
+				}
+			}
+			if ent != nil && ent.low != nil {
+				ent.low.seen = w.start.UnixNano()
+			}
+			p.closeCell(w.start, h, c, ent, peers, learned, out)
 		}
-		p.closeCell(w.start, h, c, ent, peers, learned, out)
 	}
 	if p.low {
 		p.closeAbsent(w, out)
@@ -191,6 +226,17 @@ func (p *profile) close(w *window, out *Output) {
 		}
 	}
 }
+
+// firstByte is s[0], 0 when s is empty.
+func firstByte(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[0]
+}
+
+// closeBatch is how many cells close looks the entities of up at a time.
+const closeBatch = 32
 
 // closeCell judges and learns one entity's features in one window.
 func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, peers []*expectation, learned [][]float64, out *Output) {
@@ -211,10 +257,10 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 	for i, f := range p.feats {
 		switch f.kind {
 		case kindFirstSeen:
-			p.closeNovel(start, c, &c.accs[i], ent, f, out)
+			p.closeNovel(start, c, c.acc(i), ent, f, out)
 			continue
 		case kindHourOfWeek:
-			if s, bad := p.closeActivity(start, c, &c.accs[i], ent, f); s != nil {
+			if s, bad := p.closeActivity(start, c, c.acc(i), ent, f); s != nil {
 				out.Scores = append(out.Scores, *s)
 				if bad && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
 					worst = s
@@ -222,11 +268,11 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 			}
 			continue
 		}
-		x, ok := f.value(&c.accs[i])
+		x, ok := f.value(c.acc(i))
 		if !ok {
 			continue
 		}
-		j := p.judge(f, i, h, start, x, peers[i])
+		j := p.judge(f, i, ent, start, x, peers[i])
 		s := p.score(c.tenant, c.entity, start, f, x, j)
 		out.Scores = append(out.Scores, s)
 		if p.anomalous(f, j.anomaly, x) && (worst == nil || s.AnomalyScore > worst.AnomalyScore) {
@@ -253,7 +299,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 func (p *profile) closeAbsent(w *window, out *Output) {
 	var hs []uint64
 	for h, ent := range p.entities {
-		if _, present := w.cells[h]; !present && ent.last < w.start.UnixNano() {
+		if w.cell(h) == nil && ent.last < w.start.UnixNano() {
 			hs = append(hs, h)
 		}
 	}
@@ -265,7 +311,7 @@ func (p *profile) closeAbsent(w *window, out *Output) {
 	for _, h := range hs {
 		ent := p.entities[h]
 		c := p.newCell(h, ent.low.tenant, ent.low.name)
-		p.closeCell(w.start, h, c, ent, make([]*expectation, len(p.feats)), empty, out)
+		p.closeCell(w.start, h, &c, ent, make([]*expectation, len(p.feats)), empty, out)
 	}
 }
 
@@ -332,10 +378,10 @@ func (p *profile) closeNovel(start time.Time, c *cell, a *acc, ent *entity, f *f
 }
 
 func (p *profile) score(tenant, entity string, start time.Time, f *feature, x float64, j judgement) score.Score {
-	_, spread, _ := f.tail(x, j.ex)
+	spread := f.spread(j.ex)
 	return score.Score{
 		Version:      1,
-		ID:           score.ID(tenant, p.cfg.Name+"/"+f.cfg.Name, entity, start),
+		ID:           score.ID(tenant, f.idName, entity, start),
 		Tenant:       tenant,
 		Profile:      p.cfg.Name,
 		Entity:       entity,

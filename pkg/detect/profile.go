@@ -46,6 +46,8 @@ type feature struct {
 	field getter    // distinct, first_seen
 	low   bool      // judged low (too little is anomalous)
 	pop   *population
+	// idName is "profile/feature", what a score id names the feature by.
+	idName string
 }
 
 // counts reports whether the feature is a count (judged with a count
@@ -92,12 +94,17 @@ type profile struct {
 
 	windows  map[int64]*window // open windows by start (unix ns)
 	lastSize int               // entities in the last window closed, to size the next
-	closedTo time.Time         // every window ending at or before this is closed
-	maxEvent time.Time         // newest event time counted
-	entities map[uint64]*entity
-	open     map[uint64]*incident
-	pairs    pairSeen // first_seen only
-	suppress []config.Suppression
+	// spare holds the emptied chunks of closed windows' cells, for new
+	// windows: at most as many as the last window closed had.
+	spare      [][]cell
+	spareIndex cellIndex    // a closed window's emptied index, for a new one
+	keyBufs    [2][]cellKey // for sorting the cells of a closing window
+	closedTo   time.Time    // every window ending at or before this is closed
+	maxEvent   time.Time    // newest event time counted
+	entities   map[uint64]*entity
+	open       map[uint64]*incident
+	pairs      pairSeen // first_seen only
+	suppress   []config.Suppression
 	// maxEntities caps entities (and, for first_seen, pairs) with state.
 	maxEntities int
 	ttl         int64 // EntityTTL in nanoseconds; 0 keeps entities
@@ -113,6 +120,67 @@ type entity struct {
 	act   *activity  // hour_of_week
 	nov   *novelty   // first_seen
 	low   *lowEntity // profiles judged low only
+}
+
+// newEntityState returns the state of a new entity whose last window
+// started at last: a baseline per feature, or the activity or novelty kept
+// instead.
+func (p *profile) newEntityState(last int64) *entity {
+	if len(p.feats) == 1 {
+		if ent := p.feats[0].newSoleEntity(); ent != nil {
+			ent.last = last
+			return ent
+		}
+	}
+	ent := &entity{last: last, bases: make([]baseline, len(p.feats))}
+	for i, f := range p.feats {
+		switch f.kind {
+		case kindHourOfWeek:
+			ent.act = &activity{}
+		case kindFirstSeen:
+			ent.nov = &novelty{}
+		default:
+			ent.bases[i] = f.newBaseline()
+		}
+	}
+	return ent
+}
+
+// newSoleEntity returns the state of a new entity of a profile whose only
+// feature is f, allocated as one object with its baseline; nil when f
+// keeps no baseline.
+func (f *feature) newSoleEntity() *entity {
+	switch {
+	case f.kind == kindHourOfWeek || f.kind == kindFirstSeen:
+		return nil
+	case f.cfg.Baseline == "median_mad":
+		return newWithBase[medianMAD]()
+	case f.cfg.Baseline == "seasonal":
+		return newWithBase[seasonal]()
+	}
+	return newWithBase[ewma]()
+}
+
+// withBase is an entity with its only baseline, in one allocation: one
+// object for the collector, and one place in memory to read when the
+// entity is judged.
+type withBase[B any, PB interface {
+	*B
+	baseline
+}] struct {
+	ent  entity
+	one  [1]baseline
+	base B
+}
+
+func newWithBase[B any, PB interface {
+	*B
+	baseline
+}]() *entity {
+	x := &withBase[B, PB]{}
+	x.one[0] = PB(&x.base)
+	x.ent.bases = x.one[:]
+	return &x.ent
 }
 
 // lowEntity is what a profile judged low keeps of an entity to judge it in
@@ -164,7 +232,7 @@ func compile(pc config.ProfileConfig, opts Options) (*profile, error) {
 		p.key = append(p.key, g)
 	}
 	for _, fc := range pc.Features {
-		f := &feature{cfg: fc, kind: kindNames[fc.Kind], low: fc.Direction == "low", pop: newPopulation()}
+		f := &feature{cfg: fc, kind: kindNames[fc.Kind], low: fc.Direction == "low", pop: newPopulation(), idName: pc.Name + "/" + fc.Name}
 		switch f.kind {
 		case kindSum, kindMean, kindMax:
 			if f.num, err = numericGetter(fc.Field); err != nil {
@@ -242,20 +310,66 @@ func entityHash(tenant, entity string) uint64 {
 // window is one open window of a profile.
 type window struct {
 	start time.Time
-	cells map[uint64]*cell
-	list  []*cell // the cells in the order they came
+	// cells holds each entity's cell position, by hash.
+	cells cellIndex
+	// chunks hold the cells in the order they came, cellChunk to a chunk
+	// (the last may hold fewer): a window that grows copies at most the
+	// first chunk.
+	chunks [][]cell
+	n      int // cells
 	// minOffset is, per input partition, the lowest offset of an event
 	// counted here.
 	minOffset map[int]int64
 }
 
-// cell is one entity's features in one window.
+// cellChunk is how many cells a window allocates at a time.
+const cellChunk = 4096
+
+// len is the number of cells.
+func (w *window) len() int { return w.n }
+
+// at returns the cell at position i, in the order cells were added.
+func (w *window) at(i int) *cell { return &w.chunks[i/cellChunk][i%cellChunk] }
+
+// add adds c, of an entity the window has no cell for, and returns it,
+// taking a new chunk from spare when it has one. The pointer is valid until
+// the next add.
+func (w *window) add(c cell, spare *[][]cell) *cell {
+	last := len(w.chunks) - 1
+	if last < 0 || len(w.chunks[last]) == cellChunk {
+		var chunk []cell
+		if n := len(*spare); n > 0 {
+			chunk, *spare = (*spare)[n-1], (*spare)[:n-1]
+		} else if last >= 0 {
+			// Only the first chunk grows as cells come, so that a small
+			// window stays small.
+			chunk = make([]cell, 0, cellChunk)
+		}
+		w.chunks = append(w.chunks, chunk)
+		last++
+	}
+	w.chunks[last] = append(w.chunks[last], c)
+	w.index(c.hash, w.n)
+	w.n++
+	return &w.chunks[last][len(w.chunks[last])-1]
+}
+
+// cell is one entity's features in one window. It is kept by value, in
+// window.chunks: it holds no pointer to itself.
 type cell struct {
 	hash           uint64
 	tenant, entity string
-	accs           []acc
-	one            [1]acc  // accs of a profile with one feature, saving an allocation
+	first          acc     // the first feature's
+	more           []acc   // the other features', for a profile with several
 	nextCheck      float64 // value at which the open window is next judged early
+}
+
+// acc returns the accumulator of feature i.
+func (c *cell) acc(i int) *acc {
+	if i == 0 {
+		return &c.first
+	}
+	return &c.more[i-1]
 }
 
 // acc accumulates one feature in one window.

@@ -38,7 +38,7 @@ func (e *Engine) Snapshot(w io.Writer) error {
 	for _, p := range e.profiles {
 		size += 48 * (len(p.entities) + len(p.pairs)/4)
 		for _, win := range p.windows {
-			size += 32 * len(win.list)
+			size += 32 * win.len()
 		}
 	}
 	enc := &encoder{b: make([]byte, 0, size)}
@@ -335,8 +335,9 @@ func (p *profile) encode(enc *encoder) {
 			enc.varint(int64(po.k))
 			enc.varint(po.v)
 		}
-		cells := make([]entry[uint64, *cell], len(w.list))
-		for i, c := range w.list {
+		cells := make([]entry[uint64, *cell], w.len())
+		for i := range cells {
+			c := w.at(i)
 			cells[i] = entry[uint64, *cell]{c.hash, c}
 		}
 		sortEntries(cells)
@@ -347,7 +348,7 @@ func (p *profile) encode(enc *encoder) {
 			enc.str(c.entity)
 			enc.num(c.nextCheck)
 			for i, f := range p.feats {
-				f.encodeAcc(enc, &c.accs[i])
+				f.encodeAcc(enc, c.acc(i))
 			}
 		}
 	}
@@ -449,7 +450,7 @@ func (p *profile) decode(d *decoder) {
 	h := uint64(0)
 	for i := range n {
 		h = d.nextHash(h, i)
-		ent := &entity{last: windowAt(), bases: make([]baseline, len(p.feats))}
+		ent := p.newEntityState(windowAt())
 		if p.low {
 			ent.low = &lowEntity{tenant: d.str(), name: d.str()}
 			ent.low.seen = windowAt()
@@ -457,16 +458,13 @@ func (p *profile) decode(d *decoder) {
 		for k, f := range p.feats {
 			switch f.kind {
 			case kindHourOfWeek:
-				ent.act = &activity{}
 				copy(ent.act.Counts[:], d.take(len(ent.act.Counts)))
 				ent.act.Samples = d.uvarint()
 			case kindFirstSeen:
-				ent.nov = &novelty{}
 				ent.nov.Windows = uint32(d.upTo(math.MaxUint32, "windows"))
 				ent.nov.Distinct = uint32(d.upTo(math.MaxUint32, "distinct values"))
 				ent.nov.Once = uint32(d.upTo(math.MaxUint32, "values seen once"))
 			default:
-				ent.bases[k] = f.newBaseline()
 				decodeBaseline(d, ent.bases[k])
 			}
 		}
@@ -509,20 +507,18 @@ func (p *profile) decode(d *decoder) {
 			w.minOffset[int(part)] = d.varint()
 		}
 		m := d.count(3)
-		w.cells, w.list = make(map[uint64]*cell, m), make([]*cell, 0, m)
+		w.cells = newCellIndex(m)
 		for j := 0; j < m && d.err == nil; j++ {
 			tenant, name := d.str(), d.str()
 			h := entityHash(tenant, name)
-			if j > 0 && h <= w.list[j-1].hash {
+			if j > 0 && h <= w.at(j-1).hash {
 				d.fail("cell %q out of order", name)
 			}
-			c := p.newCell(h, tenant, name)
+			c := w.add(p.newCell(h, tenant, name), &p.spare)
 			c.nextCheck = d.num()
 			for k, f := range p.feats {
-				f.decodeAcc(d, &c.accs[k])
+				f.decodeAcc(d, c.acc(k))
 			}
-			w.cells[h] = c
-			w.list = append(w.list, c)
 		}
 		p.windows[start] = w
 	}
