@@ -139,8 +139,8 @@ type ClickHouseConfig struct {
 	ReadTimeout time.Duration `mapstructure:"read_timeout" yaml:"read_timeout"`
 	// Compression of what is sent to and from the server: auto, lz4, zstd
 	// or none. auto compresses with lz4 unless every address is a loopback
-	// one, where compressing only costs CPU on both ends (ClickHouse's own
-	// clients choose the same way). Default auto.
+	// one, where compressing only costs CPU on both ends (current
+	// ClickHouse clients choose the same way). Default auto.
 	Compression string `mapstructure:"compression" yaml:"compression"`
 	// Local, when true, makes `vigil up` start a project-local server with
 	// deploy/clickhouse/clickhouse.sh before connecting. Default true.
@@ -162,9 +162,9 @@ func (c ClickHouseConfig) CompressionMethod() string {
 	for _, a := range c.Addr {
 		host, _, err := net.SplitHostPort(a)
 		if err != nil {
-			host = a
+			host = strings.TrimSuffix(strings.TrimPrefix(a, "["), "]")
 		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		if ip := net.ParseIP(host); !strings.EqualFold(host, "localhost") && (ip == nil || !ip.IsLoopback()) {
 			return "lz4"
 		}
 	}

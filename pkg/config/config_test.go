@@ -132,7 +132,7 @@ func TestClickHouseCompressionMethod(t *testing.T) {
 		want    string
 	}{
 		{"auto", []string{"127.0.0.1:9000"}, "none"},
-		{"auto", []string{"localhost:9000", "[::1]:9000", "127.0.0.2:9000"}, "none"},
+		{"auto", []string{"localhost:9000", "[::1]:9000", "127.0.0.2:9000", "LocalHost:9000", "[::1]"}, "none"},
 		{"", []string{"127.0.0.1:9000"}, "none"},
 		{"auto", []string{"127.0.0.1:9000", "ch1.example.org:9000"}, "lz4"},
 		{"auto", []string{"10.1.2.3:9000"}, "lz4"},

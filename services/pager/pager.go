@@ -227,6 +227,9 @@ func (p *Pager) purgeSilences(ctx context.Context) {
 // sent yet is left to the next pager. Safe before Start.
 func (p *Pager) Shutdown(ctx context.Context) error {
 	p.ready.Set(errors.New("shutting down"))
+	if _, err := p.purge.Stop(ctx); err != nil {
+		return fmt.Errorf("pager shutdown: %w", err)
+	}
 	if _, err := p.loop.Stop(ctx); err != nil {
 		return fmt.Errorf("pager shutdown: %w", err)
 	}
@@ -234,9 +237,6 @@ func (p *Pager) Shutdown(ctx context.Context) error {
 	if err := stream.CloseGroup(ctx, p.group); err != nil && ctx.Err() != nil {
 		return fmt.Errorf("pager shutdown: %w", err)
 	} else if err != nil {
-		errs = append(errs, err)
-	}
-	if _, err := p.purge.Stop(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	errs = append(errs, p.silences.Shutdown(ctx))

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -43,7 +42,8 @@ type sender struct {
 	running sync.WaitGroup
 	// failing counts the batches whose last publish failed: while any
 	// does, Kafka is taken as unreachable and the spool spills to disk.
-	failing atomic.Int32
+	failMu  sync.Mutex
+	failing int
 }
 
 // newSender returns a sender for sp through w, which it makes
@@ -136,7 +136,7 @@ func (s *sender) send(f *flight, msgs []kafka.Message) bool {
 		err := s.writer.WriteMessages(s.ctx, msgs...)
 		if err != nil && s.ctx.Err() == nil {
 			s.metrics.publishRetries.Inc()
-			s.setFailing(f, true)
+			s.setFailing(f, true, err)
 		}
 		return err
 	})
@@ -179,15 +179,14 @@ func (s *sender) landed(f *flight) {
 	go func() {
 		defer s.running.Done()
 		if len(f.failed) == 0 {
-			s.setFailing(f, false)
+			s.setFailing(f, false, nil)
 			s.acknowledge(f)
 			return
 		}
 		s.metrics.publishRetries.Inc()
-		s.setFailing(f, true)
+		s.setFailing(f, true, f.err)
 		pause := min(publishBackoff.Initial<<min(f.rounds, 16), publishBackoff.Max)
 		f.rounds++
-		s.logger.Warn("retrying", "what", "publish to kafka", "messages", len(f.failed), "err", f.err.Error(), "retry_in", pause.String())
 		if backoff.Sleep(s.ctx, pause) {
 			s.send(f, f.failed)
 		}
@@ -202,19 +201,30 @@ func (s *sender) acknowledge(f *flight) {
 	<-s.slots
 }
 
-// setFailing records whether f's last publish failed, and spills the
-// spool to disk while any batch's did.
-func (s *sender) setFailing(f *flight, failing bool) {
+// setFailing records whether f's last publish failed (with err), and
+// spills the spool to disk while any batch's did. It logs when Kafka
+// starts refusing batches and when it takes them again, not every retry.
+func (s *sender) setFailing(f *flight, failing bool, err error) {
 	f.mu.Lock()
 	changed := f.failing != failing
 	f.failing = failing
 	f.mu.Unlock()
-	if changed {
-		if failing {
-			s.failing.Add(1)
-		} else {
-			s.failing.Add(-1)
-		}
+	if !changed {
+		return
 	}
-	s.spool.SetSpill(s.failing.Load() > 0)
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	before := s.failing
+	if failing {
+		s.failing++
+	} else {
+		s.failing--
+	}
+	switch {
+	case before == 0 && s.failing > 0:
+		s.logger.Warn("kafka refuses batches; retrying them with backoff, spooling to disk meanwhile", "err", err.Error())
+	case before > 0 && s.failing == 0:
+		s.logger.Info("kafka accepts batches again")
+	}
+	s.spool.SetSpill(s.failing > 0)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func TestSenderKeepsEachPartitionsOrder(t *testing.T) {
 	snd.start(ctx, 8)
 	defer func() { cancel(); snd.wait() }()
 
-	acked := 0
+	var acked atomic.Int64
 	n := uint64(0)
 	for range batches {
 		msgs := make([]spool.Msg, perBatch)
@@ -49,12 +50,14 @@ func TestSenderKeepsEachPartitionsOrder(t *testing.T) {
 			msgs[i] = spool.Msg{Key: fmt.Appendf(nil, "key-%d", n%keys), Value: v}
 			n++
 		}
-		require.NoError(t, sp.Append(ctx, msgs, func() { acked++ }, false))
+		require.NoError(t, sp.Append(ctx, msgs, func() { acked.Add(1) }, false))
 	}
 	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
 	defer wcancel()
 	require.NoError(t, sp.Wait(wctx))
-	require.Equal(t, batches, acked)
+	cancel()
+	snd.wait() // every acknowledgement's callback has run
+	require.Equal(t, int64(batches), acked.Load())
 
 	got := testkit.ReadAll(t, k, k.Topics.Events)
 	require.Len(t, got, batches*perBatch)

@@ -18,7 +18,9 @@ import (
 // ClickHouse, and events that came to a partition far out of time order.
 func explainStack(t testing.TB, s *stack) {
 	t.Helper()
-	if mfs, err := s.reg.Gather(); err == nil {
+	if s.reg == nil {
+		t.Log("no registry: the processor's metrics are not shown")
+	} else if mfs, err := s.reg.Gather(); err == nil {
 		for _, mf := range mfs {
 			if !strings.HasPrefix(mf.GetName(), "vigil_processor_") {
 				continue
@@ -56,18 +58,28 @@ func explainStack(t testing.TB, s *stack) {
 	t.Logf("now %s; in ClickHouse: %d scores, %d alerts", time.Now().UTC().Format(time.TimeOnly),
 		s.count(t, "SELECT count() FROM scores FINAL"), s.count(t, "SELECT count() FROM alerts FINAL"))
 
+	// Per partition: events dated more than the lateness before one read
+	// earlier, and the first of them.
 	newest := map[int]time.Time{}
+	behind := map[int]int{}
+	first := map[int]string{}
 	for _, m := range testkit.ReadAll(t, s.cfg.Kafka, s.cfg.Kafka.Topics.Events) {
 		ev, err := event.Decode(m.Value)
 		if err != nil {
 			continue
 		}
 		if ev.Timestamp.Before(newest[m.Partition].Add(-s.cfg.Processor.Lateness)) {
-			t.Logf("event at %d/%d dated %s after one dated %s", m.Partition, m.Offset,
-				ev.Timestamp.Format(time.TimeOnly), newest[m.Partition].Format(time.TimeOnly))
+			if behind[m.Partition] == 0 {
+				first[m.Partition] = fmt.Sprintf("offset %d dated %s after one dated %s", m.Offset,
+					ev.Timestamp.Format(time.TimeOnly), newest[m.Partition].Format(time.TimeOnly))
+			}
+			behind[m.Partition]++
 		}
 		if ev.Timestamp.After(newest[m.Partition]) {
 			newest[m.Partition] = ev.Timestamp
 		}
+	}
+	for p, n := range behind {
+		t.Logf("partition %d: %d events out of time order, the first at %s", p, n, first[p])
 	}
 }
