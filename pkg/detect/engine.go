@@ -390,11 +390,19 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 // that ended more than the lateness ago by the wall clock close too; for a
 // replay of old logs that is every open window.
 func (e *Engine) Advance(now time.Time) Output {
-	out := Output{Alerts: e.early}
-	e.early = nil
+	var out Output
+	e.AdvanceInto(now, &out)
+	return out
+}
+
+// AdvanceInto is Advance appending to out's alerts and scores: a caller
+// that publishes them and reuses out's slices allocates nothing per
+// window closed.
+func (e *Engine) AdvanceInto(now time.Time, out *Output) {
+	e.takeEarly(out)
 	wm, idle := e.watermark(now)
 	if !idle && wm.Before(e.due) {
-		return out // no profile has a window to close or its closedTo to move
+		return // no profile has a window to close or its closedTo to move
 	}
 	for _, p := range e.profiles {
 		pwm := wm
@@ -406,7 +414,7 @@ func (e *Engine) Advance(now time.Time) Output {
 				pwm = wall
 			}
 		}
-		p.advance(pwm, &out)
+		p.advance(pwm, out)
 	}
 	// Every open window starts at or after its profile's closedTo, so the
 	// watermark must pass closedTo + window before a profile has anything
@@ -417,7 +425,12 @@ func (e *Engine) Advance(now time.Time) Output {
 			e.due = d
 		}
 	}
-	return out
+}
+
+// takeEarly moves the alerts raised early into out.
+func (e *Engine) takeEarly(out *Output) {
+	out.Alerts = append(out.Alerts, e.early...)
+	e.early = nil
 }
 
 // watermark is the slowest active partition's newest event time minus the
@@ -446,12 +459,17 @@ func (e *Engine) watermark(now time.Time) (wm time.Time, idle bool) {
 
 // Flush closes every open window, as at the end of a replay.
 func (e *Engine) Flush() Output {
-	out := Output{Alerts: e.early}
-	e.early = nil
-	for _, p := range e.profiles {
-		p.advance(p.maxEvent.Add(p.cfg.Window), &out)
-	}
+	var out Output
+	e.FlushInto(&out)
 	return out
+}
+
+// FlushInto is Flush appending to out's alerts and scores.
+func (e *Engine) FlushInto(out *Output) {
+	e.takeEarly(out)
+	for _, p := range e.profiles {
+		p.advance(p.maxEvent.Add(p.cfg.Window), out)
+	}
 }
 
 // LowWater returns, per partition, the lowest offset still held by an open

@@ -178,9 +178,7 @@ func (p *profile) close(w *window, out *Output) {
 			learned[i] = make([]float64, 0, w.len())
 		}
 	}
-	if out.Scores == nil {
-		out.Scores = make([]score.Score, 0, w.len())
-	}
+	out.Scores = slices.Grow(out.Scores, w.len())
 	// A batch of cells is copied out, their entities looked up, and the
 	// memory judging them reads first touched (the cell's names, the
 	// entity's state), before any of them is judged (which adds no entity

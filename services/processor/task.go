@@ -529,15 +529,13 @@ func (t *task) flush(ctx context.Context) bool {
 // published with the next flush.
 func (t *task) advance(ctx context.Context, now time.Time) bool {
 	for _, e := range t.engines {
-		out := e.Advance(now)
-		if len(out.Alerts) == 0 && len(out.Scores) == 0 {
-			continue
+		before := len(t.pending.Alerts) + len(t.pending.Scores)
+		e.AdvanceInto(now, &t.pending)
+		if len(t.pending.Alerts)+len(t.pending.Scores) != before {
+			// Windows closed (by the wall clock, too, when the partition
+			// is idle): the state changed even without a new message.
+			t.dirty = true
 		}
-		// Windows closed (by the wall clock, too, when the partition is
-		// idle): the state changed even without a new message.
-		t.dirty = true
-		t.pending.Alerts = append(t.pending.Alerts, out.Alerts...)
-		t.pending.Scores = append(t.pending.Scores, out.Scores...)
 	}
 	if len(t.pending.Scores) >= outputBatch {
 		return t.publish(ctx)
