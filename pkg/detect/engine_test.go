@@ -350,3 +350,46 @@ func TestSortKeys(t *testing.T) {
 		}
 	}
 }
+
+// Three busy sources failing steadily (125 times per five minutes each)
+// in an engine of their own, as in a partition with few entities: too
+// few for peers, so their first windows are judged against the prior
+// alone and may page, but they are learned all the same: after the cold
+// start they raise nothing, the population is established, and a new
+// source failing 1,000 times is raised early, before its window closes.
+func TestFewBusySourcesBecomeTheBaseline(t *testing.T) {
+	var bf config.ProfileConfig
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == "brute_force" {
+			bf = p
+		}
+	}
+	e, err := New([]config.ProfileConfig{bf}, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	wall := start.Add(time.Hour)
+	var late []alert.Alert
+	for i := range 3 * 1500 {
+		ev := &event.Event{Version: 1, Timestamp: start.Add(time.Duration(i) * time.Hour / 4500), Tenant: "default",
+			Category: event.CategoryAuthentication, Outcome: event.OutcomeFailure, SrcIP: fmt.Sprintf("198.51.100.%d", i%3)}
+		e.Observe(ev, Position{Offset: int64(i)}, wall)
+		for _, a := range e.Advance(wall).Alerts {
+			if a.FirstSeen.After(start.Add(bf.Window * time.Duration(bf.Warmup+1))) {
+				late = append(late, a)
+			}
+		}
+	}
+	require.Empty(t, late, "paged after the cold start")
+	require.GreaterOrEqual(t, e.profiles[0].feats[0].pop.baseline().samples, uint64(bf.Warmup))
+
+	now := wall.Add(3 * time.Minute)
+	var early []alert.Alert
+	for j := range 1000 {
+		ev := &event.Event{Version: 1, Timestamp: now, Tenant: "default",
+			Category: event.CategoryAuthentication, Outcome: event.OutcomeFailure, SrcIP: "203.0.113.101"}
+		e.Observe(ev, Position{Offset: int64(4500 + j)}, now)
+		early = append(early, e.Advance(now).Alerts...)
+	}
+	require.Len(t, early, 1)
+	require.Equal(t, "203.0.113.101", early[0].Entity)
+}

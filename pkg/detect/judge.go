@@ -27,6 +27,11 @@ type judgement struct {
 	ex          expectation
 	method      string
 	established bool // the baseline is the entity's own or a warmed-up population's
+	// priorOnly: judged against the population's prior alone (no
+	// warmed-up population, too few peers). Such a verdict pages, but
+	// cannot keep a window out of the baselines: with nothing learned yet
+	// every busy entity would look anomalous for ever.
+	priorOnly bool
 }
 
 // tail returns the probability, under ex, of a value at least as extreme
@@ -83,7 +88,7 @@ func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float
 	} else if pop := f.pop.baseline(); pop.samples >= warm {
 		j = judgement{ex: pop, method: MethodPopulation, established: true}
 	} else if f.counts() {
-		j = judgement{ex: populationPrior, method: MethodPopulation}
+		j = judgement{ex: populationPrior, method: MethodPopulation, priorOnly: true}
 	} else if peers == nil {
 		return judgement{method: "warming_up"}
 	} else {
@@ -94,7 +99,7 @@ func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float
 	j.anomaly = 1 - pv
 	if !j.established && peers != nil && peers.samples >= minPeers {
 		if pp, _ := f.tail(x, *peers); 1-pp < j.anomaly {
-			j.anomaly, j.ex, j.method = 1-pp, *peers, MethodPeers
+			j.anomaly, j.ex, j.method, j.priorOnly = 1-pp, *peers, MethodPeers, false
 		}
 	}
 	j.method = methodName(j.method, tailName)
@@ -279,7 +284,7 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if !p.anomalous(f, j.anomaly, x) && j.anomaly >= p.cfg.ResolveThreshold {
 			p.warm(h, start)
 		}
-		suspicious := j.anomaly >= learnGuard
+		suspicious := j.anomaly >= learnGuard && !j.priorOnly
 		if ent != nil {
 			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
 		}
