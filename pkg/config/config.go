@@ -223,7 +223,8 @@ type ShipperConfig struct {
 	// Workers parse and encode the lines of each file input in parallel;
 	// 0 uses one per CPU. Default 0.
 	Workers int `mapstructure:"workers" yaml:"workers"`
-	// Inflight is how many batches are being published to Kafka at once.
+	// Inflight is how many batches await Kafka's acknowledgement at once
+	// (they are handed to Kafka one after another, in order).
 	// Default 8.
 	Inflight int `mapstructure:"inflight" yaml:"inflight"`
 	// CheckpointInterval is how often acknowledged read positions are
