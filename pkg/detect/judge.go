@@ -29,8 +29,7 @@ type judgement struct {
 	established bool // the baseline is the entity's own or a warmed-up population's
 	// priorOnly: judged against the population's prior alone (no
 	// warmed-up population, too few peers). Such a verdict pages, but
-	// cannot keep a window out of the baselines: with nothing learned yet
-	// every busy entity would look anomalous for ever.
+	// cannot keep a window out of the population.
 	priorOnly bool
 }
 
@@ -284,11 +283,16 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if !p.anomalous(f, j.anomaly, x) && j.anomaly >= p.cfg.ResolveThreshold {
 			p.warm(h, start)
 		}
-		suspicious := j.anomaly >= learnGuard && !j.priorOnly
+		suspicious := j.anomaly >= learnGuard
 		if ent != nil {
 			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
 		}
-		if !suspicious && !f.low {
+		// A verdict against the prior alone does not keep a value out of
+		// the population: with nothing learned yet, every busy entity
+		// would look anomalous for ever. Its own baseline still learns
+		// it slowly, so a burst judged so is not taken as the entity's
+		// normal.
+		if (!suspicious || j.priorOnly) && !f.low {
 			learned[i] = append(learned[i], x)
 		}
 	}
