@@ -358,14 +358,7 @@ func TestSortKeys(t *testing.T) {
 // start they raise nothing, the population is established, and a new
 // source failing 1,000 times is raised early, before its window closes.
 func TestFewBusySourcesBecomeTheBaseline(t *testing.T) {
-	var bf config.ProfileConfig
-	for _, p := range config.BuiltinProfiles() {
-		if p.Name == "brute_force" {
-			bf = p
-		}
-	}
-	e, err := New([]config.ProfileConfig{bf}, OptionsFrom(config.Default().Processor))
-	require.NoError(t, err)
+	bf, e := bruteForceEngine(t)
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	wall := start.Add(time.Hour)
 	var late []alert.Alert
@@ -392,4 +385,53 @@ func TestFewBusySourcesBecomeTheBaseline(t *testing.T) {
 	}
 	require.Len(t, early, 1)
 	require.Equal(t, "203.0.113.101", early[0].Entity)
+}
+
+// While the population warms up, a source bursting among quiet ones in the
+// same window is judged against the prior alone, and stays out of the
+// population: the baseline the next new sources are judged by is the quiet
+// sources', not widened by the bursts.
+func TestBurstsAmongQuietSourcesStayOutOfThePopulation(t *testing.T) {
+	bf, e := bruteForceEngine(t)
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	wall := start.Add(24 * time.Hour)
+	var off int64
+	fail := func(ts time.Time, ip string) {
+		off++
+		e.Observe(&event.Event{Version: 1, Timestamp: ts, Tenant: "default",
+			Category: event.CategoryAuthentication, Outcome: event.OutcomeFailure, SrcIP: ip}, Position{Offset: off}, wall)
+	}
+	windows := 2 * bf.Warmup
+	for w := range windows {
+		ts := start.Add(time.Duration(w) * bf.Window)
+		for q := range 3 {
+			fail(ts, fmt.Sprintf("198.51.100.%d", q)) // one failure each
+		}
+		if w%2 == 0 {
+			for range 60 {
+				fail(ts, fmt.Sprintf("203.0.113.%d", w)) // a new source bursting
+			}
+		}
+		e.Advance(wall)
+	}
+	e.Flush()
+	pop := e.profiles[0].feats[0].pop.baseline()
+	require.GreaterOrEqual(t, pop.samples, uint64(bf.Warmup), "the quiet sources warmed the population up")
+	require.Equal(t, 1.0, pop.mean)
+	require.Less(t, math.Sqrt(pop.variance), 2.0, "no burst widened the population's spread")
+}
+
+// bruteForceEngine is an engine running the built-in brute_force profile
+// alone, with that profile.
+func bruteForceEngine(t *testing.T) (config.ProfileConfig, *Engine) {
+	t.Helper()
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == "brute_force" {
+			e, err := New([]config.ProfileConfig{p}, OptionsFrom(config.Default().Processor))
+			require.NoError(t, err)
+			return p, e
+		}
+	}
+	t.Fatal("no built-in brute_force profile")
+	return config.ProfileConfig{}, nil
 }

@@ -124,11 +124,23 @@ func methodName(base, tail string) string {
 	return base + "/" + tail
 }
 
+// fitsPeers reports whether x does not stand out from the other values of
+// its window, summarised by peers (at least two of them).
+func fitsPeers(f *feature, x float64, peers *expectation) bool {
+	if peers == nil || peers.samples < 2 {
+		return false
+	}
+	pv, _ := f.tail(x, *peers)
+	return 1-pv < learnGuard
+}
+
 // minPeers is the fewest entities in a window for its peers to count.
 const minPeers = 5
 
 // peersOf summarises feature i over a window's entities robustly: the
-// median, and the MAD scaled to a standard deviation.
+// median, and the MAD scaled to a standard deviation. Values are judged
+// against peers only from minPeers of them on; fewer still tell whether a
+// value stands out from the others in its window (fitsPeers).
 func peersOf(w *window, f *feature, i int) *expectation {
 	xs := make([]float64, 0, w.len())
 	for k := range w.len() {
@@ -136,7 +148,7 @@ func peersOf(w *window, f *feature, i int) *expectation {
 			xs = append(xs, x)
 		}
 	}
-	if len(xs) < minPeers {
+	if len(xs) < 2 {
 		return &expectation{samples: uint64(len(xs))}
 	}
 	med := median(xs)
@@ -287,12 +299,14 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if ent != nil {
 			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
 		}
-		// A verdict against the prior alone does not keep a value out of
-		// the population: with nothing learned yet, every busy entity
-		// would look anomalous for ever. Its own baseline still learns
-		// it slowly, so a burst judged so is not taken as the entity's
-		// normal.
-		if (!suspicious || j.priorOnly) && !f.low {
+		// A verdict against the prior alone keeps a value out of the
+		// population only when it also stands out from its peers in the
+		// window: with nothing learned yet, a few entities that are all
+		// busy would otherwise look anomalous for ever, while one that
+		// bursts among quiet ones must not widen the baseline the next
+		// ones are judged by. Its own baseline still learns it slowly, so
+		// a burst judged so is not taken as the entity's normal.
+		if (!suspicious || j.priorOnly && fitsPeers(f, x, peers[i])) && !f.low {
 			learned[i] = append(learned[i], x)
 		}
 	}
