@@ -29,7 +29,10 @@ type Client struct {
 	tls       *tls.Config
 	mechanism sasl.Mechanism
 	transport *kafka.Transport
-	logger    *slog.Logger
+	// writers is the transport of writers: transport, with each topic's
+	// partitions remembered for a second.
+	writers *writerTransport
+	logger  *slog.Logger
 }
 
 // Option configures a Client.
@@ -77,6 +80,7 @@ func NewClient(cfg config.KafkaConfig, opts ...Option) (*Client, error) {
 		IdleTimeout: 30 * time.Second,
 		MetadataTTL: 10 * time.Second,
 	}
+	c.writers = newWriterTransport(c.transport)
 	return c, nil
 }
 
@@ -175,7 +179,7 @@ func (c *Client) NewWriter(topic string, o WriterOptions) (*kafka.Writer, error)
 		WriteTimeout: 30 * time.Second,
 		MaxAttempts:  10,
 		Async:        o.Async,
-		Transport:    c.transport,
+		Transport:    c.writers,
 	}, nil
 }
 
