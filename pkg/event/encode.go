@@ -63,7 +63,8 @@ func AppendJSON(dst []byte, e *Event) ([]byte, error) {
 	if len(e.Attrs) > 0 {
 		b = appendKey(b, "labels")
 		b = append(b, '{')
-		keys := make([]string, 0, len(e.Attrs))
+		var few [8]string // most events have a few labels: no allocation
+		keys := few[:0]
 		for k := range e.Attrs {
 			keys = append(keys, k)
 		}
