@@ -96,6 +96,7 @@ type Tailer struct {
 	turn     int // which file the next poll starts at
 	stats    Stats
 	out      []byte // backing store for Poll's lines
+	lines    []Line // Poll's lines, reused by the next Poll
 }
 
 // New returns a tailer; restored are the checkpoints saved earlier (from
@@ -109,12 +110,12 @@ func New(opts Options, restored []Checkpoint) *Tailer {
 }
 
 // Poll finds new files, notices truncation and rotation, and returns up to
-// max complete lines across its files. Errors on single files are returned
-// joined; the other files are still read.
+// max complete lines across its files, valid until the next Poll. Errors on
+// single files are returned joined; the other files are still read.
 func (t *Tailer) Poll(max int, now time.Time) ([]Line, error) {
 	errs := []error{t.scan(now)}
 	t.out = t.out[:0]
-	var lines []Line
+	lines := t.lines[:0]
 	keys := make([]fileKey, 0, len(t.files))
 	for k := range t.files {
 		keys = append(keys, k)
@@ -131,11 +132,10 @@ func (t *Tailer) Poll(max int, now time.Time) ([]Line, error) {
 			break
 		}
 		fl := t.files[k]
-		got, err := t.read(fl, max-len(lines), now)
-		if err != nil {
+		var err error
+		if lines, err = t.read(fl, lines, max, now); err != nil {
 			errs = append(errs, fmt.Errorf("read %s: %w", fl.path, err))
 		}
-		lines = append(lines, got...)
 		t.maybeClose(fl, now)
 	}
 	// Data slices point into t.out, which may have moved while growing;
@@ -146,6 +146,7 @@ func (t *Tailer) Poll(max int, now time.Time) ([]Line, error) {
 		lines[i].Data = t.out[pos : pos+n : pos+n]
 		pos += n
 	}
+	t.lines = lines
 	return lines, errors.Join(errs...)
 }
 
@@ -293,15 +294,15 @@ func fingerprint(f *os.File, n int) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
-// read returns up to max lines from fl.
-func (t *Tailer) read(fl *file, max int, now time.Time) ([]Line, error) {
+// read appends fl's lines to lines, until lines holds max.
+func (t *Tailer) read(fl *file, lines []Line, max int, now time.Time) ([]Line, error) {
 	fi, err := fl.f.Stat()
 	if err != nil {
-		return nil, err
+		return lines, err
 	}
 	same, err := t.sameContent(fl, fi.Size())
 	if err != nil {
-		return nil, err
+		return lines, err
 	}
 	if fi.Size() < fl.readPos || !same {
 		// Truncated in place (copytruncate), possibly already written
@@ -311,13 +312,12 @@ func (t *Tailer) read(fl *file, max int, now time.Time) ([]Line, error) {
 		fl.buf, fl.skipping, fl.head = fl.buf[:0], false, nil
 		fl.fpLen = int(min(fi.Size(), fingerprintMax))
 		if fl.fp, err = fingerprint(fl.f, fl.fpLen); err != nil {
-			return nil, err
+			return lines, err
 		}
 		// New content, new origin: an equal line at an equal offset is a
 		// new line, not a copy of an old one.
 		fl.origin = fmt.Sprintf("%d:%d:%s", fl.key.dev, fl.key.ino, fl.fp[:16])
 	}
-	var lines []Line
 	for len(lines) < max {
 		lines = t.split(fl, lines, max)
 		if len(lines) >= max || fl.readPos >= fi.Size() {
