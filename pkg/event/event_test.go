@@ -2,6 +2,9 @@ package event_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"os"
@@ -356,6 +359,20 @@ func TestNewIDDeterministic(t *testing.T) {
 	// independent SHA-256 of the documented layout (big-endian length-prefixed
 	// tenant and origin, big-endian offset, line).
 	require.Equal(t, "85c108b514e80b06f071a1958c5bb6a4", event.NewID("acme", "file:1:2", 100, line))
+
+	// Lines of every length, short and longer than any buffer, hash the
+	// documented layout.
+	for _, n := range []int{0, 1, 400, 511, 512, 513, 5000, 70000} {
+		long := bytes.Repeat([]byte{'x'}, n)
+		h := sha256.New()
+		for _, s := range []string{"acme", "file:1:2"} {
+			_ = binary.Write(h, binary.BigEndian, uint64(len(s)))
+			h.Write([]byte(s))
+		}
+		_ = binary.Write(h, binary.BigEndian, uint64(7))
+		h.Write(long)
+		require.Equal(t, hex.EncodeToString(h.Sum(nil)[:16]), event.NewID("acme", "file:1:2", 7, long), "line of %d bytes", n)
+	}
 }
 
 func TestNewIDSensitivity(t *testing.T) {
