@@ -45,9 +45,6 @@ type fileSource struct {
 	mu     sync.Mutex // guards tailer: the reader polls, acknowledgements commit
 	tailer *tail.Tailer
 
-	// scratch holds the buffers the workers first encode into.
-	scratch sync.Pool
-
 	last    tail.Stats // reader only
 	lastErr string     // reader only
 	// headed: the format reads a header at the top of each file (Zeek's
@@ -91,8 +88,9 @@ func (f *fileSource) run(stop <-chan struct{}) {
 	var wg sync.WaitGroup
 	for range f.opts.workers {
 		wg.Go(func() {
+			var scratch []byte // this worker's, reused for every batch
 			for j := range work {
-				f.encode(j)
+				scratch = f.encode(j, scratch[:0])
 				close(j.done)
 			}
 		})
@@ -315,18 +313,13 @@ func (f *fileSource) parse(j *job) {
 }
 
 // encode encodes a job's events (parsing its records first, unless the
-// reader did) into messages. It encodes into a scratch buffer and copies
-// the result into one of exactly the right size, so the spool's memory
-// budget counts what is really held.
-func (f *fileSource) encode(j *job) {
+// reader did) into messages. It encodes into buf, a scratch buffer it
+// returns for the next batch, and copies the result into one of exactly
+// the right size, so the spool's memory budget counts what is really held.
+func (f *fileSource) encode(j *job, buf []byte) []byte {
 	if j.evs == nil {
 		f.parse(j)
 	}
-	scratch, _ := f.scratch.Get().(*[]byte)
-	if scratch == nil {
-		scratch = new([]byte)
-	}
-	buf := (*scratch)[:0]
 	msgs := make([]spool.Msg, 0, len(j.recs))
 	for i, r := range j.recs {
 		ev := j.evs[i]
@@ -344,10 +337,9 @@ func (f *fileSource) encode(j *job) {
 		msgs = append(msgs, msg)
 	}
 	j.msgs = compact(msgs)
-	*scratch = buf
-	f.scratch.Put(scratch)
 	j.recs, j.evs = nil, nil // the encoded messages are all that is needed now
 	f.metrics.parseErrors.WithLabelValues(f.input).Add(float64(j.bad))
+	return buf
 }
 
 // compact copies the keys and values of msgs into one buffer of their
