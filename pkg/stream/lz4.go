@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bufio"
 	"io"
 	"sync"
 
@@ -27,6 +28,9 @@ type lz4Codec struct {
 	writers sync.Pool
 }
 
+// lz4Block is the size of the blocks written.
+const lz4Block = 64 << 10
+
 func (c *lz4Codec) Code() int8   { return compress.Lz4Codec.Code() }
 func (c *lz4Codec) Name() string { return compress.Lz4Codec.Name() }
 
@@ -35,31 +39,43 @@ func (c *lz4Codec) NewReader(r io.Reader) io.ReadCloser {
 }
 
 func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
-	z, _ := c.writers.Get().(*lz4.Writer)
-	if z == nil {
-		z = lz4.NewWriter(w)
-		// Only an invalid option fails, and this one is valid.
+	lw, _ := c.writers.Get().(*lz4Writer)
+	if lw == nil {
+		z := lz4.NewWriter(w)
+		// Only an invalid option fails, and these are valid.
 		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false))
+		lw = &lz4Writer{z: z, buf: bufio.NewWriterSize(z, lz4Block), pool: &c.writers}
 	}
-	z.Reset(w)
-	return &lz4Writer{z: z, pool: &c.writers}
+	lw.z.Reset(w)
+	lw.buf.Reset(lw.z)
+	lw.open = true
+	return lw
 }
 
-// lz4Writer returns its lz4 writer to the pool when closed.
+// lz4Writer gathers the many small writes of a record batch (a length, a
+// key, a value...) into whole blocks before the compressor sees them, which
+// then compresses each block where it lies; it returns to the pool when
+// closed.
 type lz4Writer struct {
 	z    *lz4.Writer
+	buf  *bufio.Writer
 	pool *sync.Pool
+	open bool
 }
 
-func (w *lz4Writer) Write(p []byte) (int, error) { return w.z.Write(p) }
+func (w *lz4Writer) Write(p []byte) (int, error) { return w.buf.Write(p) }
 
 func (w *lz4Writer) Close() error {
-	if w.z == nil {
+	if !w.open {
 		return nil
 	}
-	err := w.z.Close()
+	w.open = false
+	err := w.buf.Flush()
+	if cerr := w.z.Close(); err == nil {
+		err = cerr
+	}
 	w.z.Reset(nil)
-	w.pool.Put(w.z)
-	w.z = nil
+	w.buf.Reset(nil)
+	w.pool.Put(w)
 	return err
 }
