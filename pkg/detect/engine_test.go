@@ -435,3 +435,48 @@ func bruteForceEngine(t *testing.T) (config.ProfileConfig, *Engine) {
 	t.Fatal("no built-in brute_force profile")
 	return config.ProfileConfig{}, nil
 }
+
+// A measurement (bytes sent out by a host) while the population warms up
+// and a window has fewer than five hosts: nothing to judge it by, so no
+// host is paged; the values join the population only when they do not
+// stand out from at least two others in their window.
+func TestFewHostsMeasurementsWarmUpWithoutPaging(t *testing.T) {
+	var prof config.ProfileConfig
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == "exfiltration_host" {
+			prof = p
+		}
+	}
+	e, err := New([]config.ProfileConfig{prof}, OptionsFrom(config.Default().Processor))
+	require.NoError(t, err)
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	wall := start.Add(24 * time.Hour)
+	var off int64
+	flow := func(w int, host string, mib uint64) {
+		off++
+		e.Observe(&event.Event{Version: 1, Timestamp: start.Add(time.Duration(w) * prof.Window), Tenant: "default",
+			Category: event.CategoryNetwork, Outcome: event.OutcomeSuccess, Host: host, BytesOut: mib << 20}, Position{Offset: off}, wall)
+	}
+	// Window 0: three quiet hosts and one sending 500 MiB.
+	flow(0, "db-1", 5)
+	flow(0, "db-2", 6)
+	flow(0, "db-3", 7)
+	flow(0, "build-1", 500)
+	// Window 1: two hosts, one of them sending 500 MiB.
+	flow(1, "db-1", 5)
+	flow(1, "build-2", 500)
+	out := e.Advance(wall)
+	flushed := e.Flush()
+	out.Scores, out.Alerts = append(out.Scores, flushed.Scores...), append(out.Alerts, flushed.Alerts...)
+	require.Empty(t, out.Alerts, "nothing to judge by yet")
+	var judged int
+	for _, s := range out.Scores {
+		if s.WindowStart.Before(start.Add(2 * prof.Window)) {
+			require.Equal(t, "warming_up", s.Explanation.Method, "%s", s.Entity)
+			judged++
+		}
+	}
+	require.Equal(t, 6, judged)
+	ring := slices.Sorted(slices.Values(e.profiles[0].feats[0].pop.ring))
+	require.Equal(t, []float64{5 << 20, 6 << 20, 7 << 20}, ring, "only the quiet hosts of the window of four")
+}

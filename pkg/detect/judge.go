@@ -28,9 +28,11 @@ type judgement struct {
 	method      string
 	established bool // the baseline is the entity's own or a warmed-up population's
 	// priorOnly: judged against the population's prior alone (no
-	// warmed-up population, too few peers). Such a verdict pages, but
-	// cannot keep a window out of the population.
+	// warmed-up population, too few peers). Such a verdict pages.
 	priorOnly bool
+	// unjudged: nothing to judge against yet (a measurement while the
+	// population warms up, with fewer than minPeers peers).
+	unjudged bool
 }
 
 // tail returns the probability, under ex, of a value at least as extreme
@@ -88,8 +90,8 @@ func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float
 		j = judgement{ex: pop, method: MethodPopulation, established: true}
 	} else if f.counts() {
 		j = judgement{ex: populationPrior, method: MethodPopulation, priorOnly: true}
-	} else if peers == nil {
-		return judgement{method: "warming_up"}
+	} else if peers == nil || peers.samples < minPeers {
+		return judgement{method: "warming_up", unjudged: true}
 	} else {
 		j = judgement{ex: *peers, method: MethodPeers}
 		peers = nil
@@ -125,9 +127,10 @@ func methodName(base, tail string) string {
 }
 
 // fitsPeers reports whether x does not stand out from the other values of
-// its window, summarised by peers (at least two of them).
+// its window, summarised by peers: at least three of them, as no value
+// stands out from the midpoint of two.
 func fitsPeers(f *feature, x float64, peers *expectation) bool {
-	if peers == nil || peers.samples < 2 {
+	if peers == nil || peers.samples < 3 {
 		return false
 	}
 	pv, _ := f.tail(x, *peers)
@@ -139,8 +142,9 @@ const minPeers = 5
 
 // peersOf summarises feature i over a window's entities robustly: the
 // median, and the MAD scaled to a standard deviation. Values are judged
-// against peers only from minPeers of them on; fewer still tell whether a
-// value stands out from the others in its window (fitsPeers).
+// against peers only from minPeers of them on; fewer, from three, still
+// tell whether a value stands out from the others in its window
+// (fitsPeers).
 func peersOf(w *window, f *feature, i int) *expectation {
 	xs := make([]float64, 0, w.len())
 	for k := range w.len() {
@@ -148,7 +152,7 @@ func peersOf(w *window, f *feature, i int) *expectation {
 			xs = append(xs, x)
 		}
 	}
-	if len(xs) < 2 {
+	if len(xs) < 3 {
 		return &expectation{samples: uint64(len(xs))}
 	}
 	med := median(xs)
@@ -299,14 +303,19 @@ func (p *profile) closeCell(start time.Time, h uint64, c *cell, ent *entity, pee
 		if ent != nil {
 			ent.bases[i].learn(x, start, f.cfg.Alpha, suspicious)
 		}
-		// A verdict against the prior alone keeps a value out of the
-		// population only when it also stands out from its peers in the
-		// window: with nothing learned yet, a few entities that are all
-		// busy would otherwise look anomalous for ever, while one that
-		// bursts among quiet ones must not widen the baseline the next
-		// ones are judged by. Its own baseline still learns it slowly, so
-		// a burst judged so is not taken as the entity's normal.
-		if (!suspicious || j.priorOnly && fitsPeers(f, x, peers[i])) && !f.low {
+		// Without a baseline to judge by (the prior alone, or nothing
+		// yet), a value joins the population only when it does not stand
+		// out from its peers in the window: with nothing learned yet, a
+		// few entities that are all busy would otherwise look anomalous
+		// for ever, while one that bursts among quiet ones must not widen
+		// the baseline the next ones are judged by. Its own baseline still
+		// learns it (slowly, when the prior found it anomalous), so a
+		// burst judged so is not taken as the entity's normal.
+		join := !suspicious
+		if j.unjudged || j.priorOnly && suspicious {
+			join = fitsPeers(f, x, peers[i])
+		}
+		if join && !f.low {
 			learned[i] = append(learned[i], x)
 		}
 	}
