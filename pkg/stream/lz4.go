@@ -2,6 +2,7 @@ package stream
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"sync"
 
@@ -39,43 +40,54 @@ func (c *lz4Codec) NewReader(r io.Reader) io.ReadCloser {
 }
 
 func (c *lz4Codec) NewWriter(w io.Writer) io.WriteCloser {
-	lw, _ := c.writers.Get().(*lz4Writer)
-	if lw == nil {
+	st, _ := c.writers.Get().(*lz4State)
+	if st == nil {
 		z := lz4.NewWriter(w)
 		// Only an invalid option fails, and these are valid.
 		_ = z.Apply(lz4.BlockSizeOption(lz4.Block64Kb), lz4.ChecksumOption(false))
-		lw = &lz4Writer{z: z, buf: bufio.NewWriterSize(z, lz4Block), pool: &c.writers}
+		st = &lz4State{z: z, buf: bufio.NewWriterSize(z, lz4Block)}
 	}
-	lw.z.Reset(w)
-	lw.buf.Reset(lw.z)
-	lw.open = true
-	return lw
+	st.z.Reset(w)
+	st.buf.Reset(st.z)
+	return &lz4Writer{st: st, pool: &c.writers}
 }
 
-// lz4Writer gathers the many small writes of a record batch (a length, a
-// key, a value...) into whole blocks before the compressor sees them, which
-// then compresses each block where it lies; it returns to the pool when
-// closed.
+// lz4State is a compressor with a buffer in front, pooled. The buffer
+// gathers the many small writes of a record batch (a length, a key, a
+// value...) into whole blocks before the compressor sees them, which then
+// compresses each block where it lies.
+type lz4State struct {
+	z   *lz4.Writer
+	buf *bufio.Writer
+}
+
+// lz4Writer is one use of a pooled lz4State: once closed it lets go of the
+// state, so a second Close (kafka-go's v1 message sets close twice) cannot
+// touch a state another writer took from the pool meanwhile.
 type lz4Writer struct {
-	z    *lz4.Writer
-	buf  *bufio.Writer
+	st   *lz4State
 	pool *sync.Pool
-	open bool
 }
 
-func (w *lz4Writer) Write(p []byte) (int, error) { return w.buf.Write(p) }
+func (w *lz4Writer) Write(p []byte) (int, error) {
+	if w.st == nil {
+		return 0, errors.New("lz4: write after close")
+	}
+	return w.st.buf.Write(p)
+}
 
 func (w *lz4Writer) Close() error {
-	if !w.open {
+	st := w.st
+	if st == nil {
 		return nil
 	}
-	w.open = false
-	err := w.buf.Flush()
-	if cerr := w.z.Close(); err == nil {
+	w.st = nil
+	err := st.buf.Flush()
+	if cerr := st.z.Close(); err == nil {
 		err = cerr
 	}
-	w.z.Reset(nil)
-	w.buf.Reset(nil)
-	w.pool.Put(w)
+	st.z.Reset(nil)
+	st.buf.Reset(nil)
+	w.pool.Put(st)
 	return err
 }

@@ -42,3 +42,28 @@ func TestLZ4CodecWrites64KiBBlocks(t *testing.T) {
 		require.Equal(t, data.Bytes(), back, "round %d", round)
 	}
 }
+
+// A writer closed twice (kafka-go closes v1 message sets' compressors
+// twice) leaves alone the pooled compressor another writer took meanwhile.
+func TestLZ4WriterClosedTwiceLeavesTheNextOneAlone(t *testing.T) {
+	codec := compress.Lz4.Codec()
+	var first, second bytes.Buffer
+	w1 := codec.NewWriter(&first)
+	_, err := w1.Write([]byte("first"))
+	require.NoError(t, err)
+	require.NoError(t, w1.Close())
+
+	w2 := codec.NewWriter(&second) // may be the first's compressor, from the pool
+	require.NoError(t, w1.Close(), "the stale close does nothing")
+	_, err = w1.Write([]byte("late"))
+	require.Error(t, err, "a closed writer takes nothing")
+	data := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // two blocks
+	_, err = w2.Write(data)
+	require.NoError(t, err)
+	require.NoError(t, w2.Close())
+
+	r := codec.NewReader(&second)
+	back, err := io.ReadAll(r)
+	require.NoError(t, err)
+	require.Equal(t, data, back)
+}
