@@ -77,6 +77,11 @@ type commit struct {
 	end    int64
 }
 
+// maxScratch is the largest encoding buffer a worker keeps between
+// batches: room for a batch of 2,000 typical events, not for one of
+// 2,000 lines of max_line_bytes.
+const maxScratch = 4 << 20
+
 // run reads until stop is closed, then returns once its goroutines ended.
 // Batches read but not yet in the spool are dropped then: they were not
 // committed, so they are read again after a restart.
@@ -91,6 +96,9 @@ func (f *fileSource) run(stop <-chan struct{}) {
 			var scratch []byte // this worker's, reused for every batch
 			for j := range work {
 				scratch = f.encode(j, scratch[:0])
+				if cap(scratch) > maxScratch {
+					scratch = nil // a batch of long lines: not kept for the next
+				}
 				close(j.done)
 			}
 		})
