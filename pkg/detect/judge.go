@@ -86,8 +86,8 @@ func (p *profile) judge(f *feature, i int, ent *entity, start time.Time, x float
 		j = judgement{ex: ent.bases[i].expect(start), method: ent.bases[i].method(), established: true}
 	} else if f.low {
 		return judgement{method: "warming_up"}
-	} else if pop := f.pop.baseline(); pop.samples >= warm {
-		j = judgement{ex: pop, method: MethodPopulation, established: true}
+	} else if f.pop.samples() >= warm {
+		j = judgement{ex: f.pop.baseline(), method: MethodPopulation, established: true}
 	} else if f.counts() {
 		j = judgement{ex: populationPrior, method: MethodPopulation, priorOnly: true}
 	} else if peers == nil || peers.samples < minPeers {
@@ -191,7 +191,7 @@ func (p *profile) close(w *window, out *Output) {
 	peers := make([]*expectation, len(p.feats))
 	learned := make([][]float64, len(p.feats))
 	for i, f := range p.feats {
-		if !f.low && f.pop.baseline().samples < uint64(p.cfg.Warmup) {
+		if !f.low && f.pop.samples() < uint64(p.cfg.Warmup) {
 			peers[i] = peersOf(w, f, i)
 		}
 		if !f.low {

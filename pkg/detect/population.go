@@ -37,6 +37,10 @@ func (p *population) add(x float64) {
 	p.dirty = true
 }
 
+// samples is how many windows the population summarises, without
+// computing its baseline.
+func (p *population) samples() uint64 { return uint64(len(p.ring)) }
+
 // baseline returns the median as the mean, the squared spread as the
 // variance, and how many windows it summarises as the samples.
 func (p *population) baseline() expectation {
