@@ -17,9 +17,9 @@ import (
 // producer allocates and zeroes 4 MiB per batch, most of it never used (a
 // batch is at most 1 MiB, BatchBytes). The table's lz4 entry is replaced,
 // once, when this package is loaded (before any writer exists, so no
-// goroutine reads the table meanwhile), by the same codec writing 64 KiB
-// blocks, as the Java client and librdkafka do. Readers of any block size
-// are unchanged.
+// goroutine reads the table meanwhile), by the same library writing
+// 64 KiB blocks without a content checksum, the frame Kafka's Java producer
+// writes. Reading is unchanged and takes any block size.
 func init() {
 	compress.Codecs[compress.Lz4] = &lz4Codec{}
 }
