@@ -17,12 +17,24 @@ type Policy struct {
 	Max     time.Duration
 }
 
+// Wait is the wait after the attempt-th failure in a row (0 for the
+// first): Initial doubled attempt times, at most Max.
+func (p Policy) Wait(attempt int) time.Duration {
+	w := p.Initial
+	for range attempt {
+		if w >= p.Max {
+			break
+		}
+		w = min(2*w, p.Max)
+	}
+	return w
+}
+
 // Retry calls f until it returns nil or ctx ends, waiting between tries as
 // p says and logging each retry (what failed, the error, the next wait) at
 // warn level. It reports whether f succeeded.
 func Retry(ctx context.Context, p Policy, logger *slog.Logger, what string, f func(context.Context) error) bool {
-	wait := p.Initial
-	for {
+	for attempt := 0; ; attempt++ {
 		err := f(ctx)
 		if err == nil {
 			return true
@@ -30,11 +42,11 @@ func Retry(ctx context.Context, p Policy, logger *slog.Logger, what string, f fu
 		if ctx.Err() != nil {
 			return false
 		}
+		wait := p.Wait(attempt)
 		logger.Warn("retrying", "what", what, "err", err.Error(), "retry_in", wait.String())
 		if !Sleep(ctx, wait) {
 			return false
 		}
-		wait = min(2*wait, p.Max)
 	}
 }
 

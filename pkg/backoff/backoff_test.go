@@ -45,3 +45,11 @@ func TestSleep(t *testing.T) {
 	cancel()
 	require.False(t, Sleep(ctx, time.Hour))
 }
+
+func TestPolicyWait(t *testing.T) {
+	p := Policy{Initial: 100 * time.Millisecond, Max: time.Second}
+	for attempt, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second} {
+		require.Equal(t, want, p.Wait(attempt), "attempt %d", attempt)
+	}
+	require.Equal(t, time.Second, p.Wait(1000), "no overflow")
+}

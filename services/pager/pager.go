@@ -206,13 +206,13 @@ func (p *Pager) purgeSilences(ctx context.Context) {
 	tick := time.NewTicker(silencePurgeInterval)
 	defer tick.Stop()
 	for {
-		retention := p.cfg.Pager.SilenceRetention
-		n, err := p.silences.Purge(ctx, p.now().Add(-retention))
+		cutoff := p.now().Add(-p.cfg.Pager.SilenceRetention)
+		n, err := p.silences.Purge(ctx, cutoff)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			p.logger.Warn("deleting expired silences failed; will try again", "err", err.Error(), "retry_in", silencePurgeInterval.String())
 		case n > 0:
-			p.logger.Info("deleted expired silences", "silences", n, "ended_before", p.now().Add(-retention).UTC().Format(time.RFC3339))
+			p.logger.Info("deleted expired silences", "silences", n, "ended_before", cutoff.UTC().Format(time.RFC3339))
 		}
 		select {
 		case <-ctx.Done():

@@ -185,7 +185,7 @@ func (s *sender) landed(f *flight) {
 		}
 		s.metrics.publishRetries.Inc()
 		s.setFailing(f, true, f.err)
-		pause := min(publishBackoff.Initial<<min(f.rounds, 16), publishBackoff.Max)
+		pause := publishBackoff.Wait(f.rounds)
 		f.rounds++
 		if backoff.Sleep(s.ctx, pause) {
 			s.send(f, f.failed)
