@@ -167,10 +167,20 @@ func validID(id string) bool {
 	if len(id) != IDLength {
 		return false
 	}
+	// A table rather than comparisons: which range a random hex digit
+	// falls in cannot be predicted, and mispredicted branches made this
+	// loop a tenth of decoding an event.
+	all := byte(1)
 	for i := 0; i < len(id); i++ {
-		if c := id[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
+		all &= lowerHex[id[i]]
 	}
-	return true
+	return all == 1
 }
+
+// lowerHex is 1 for the bytes of lower-case hex, 0 for the others.
+var lowerHex = func() (t [256]byte) {
+	for _, c := range hexDigits {
+		t[c] = 1
+	}
+	return t
+}()

@@ -97,6 +97,7 @@ func TestValidate(t *testing.T) {
 		// The error text and the schema (pattern ^[0-9a-f]{32}$) say hex.
 		{"id of the right length but not hex", func(e *event.Event) { e.ID = strings.Repeat("z", event.IDLength) }, "event.id"},
 		{"id in upper-case hex", func(e *event.Event) { e.ID = strings.ToUpper(e.ID) }, "event.id"},
+		{"id with one byte not hex, last", func(e *event.Event) { e.ID = e.ID[:event.IDLength-1] + "g" }, "event.id"},
 		{"missing timestamp", func(e *event.Event) { e.Timestamp = time.Time{} }, "@timestamp"},
 		{"missing ingested", func(e *event.Event) { e.Ingested = time.Time{} }, "event.ingested"},
 		{"missing tenant", func(e *event.Event) { e.Tenant = "" }, "organization.id"},
