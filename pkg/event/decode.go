@@ -27,7 +27,7 @@ func Decode(b []byte) (*Event, error) {
 	if err := decodeInto(&e, b, nil); err != nil {
 		return nil, fmt.Errorf("%w: decode: %w", ErrInvalid, err)
 	}
-	if err := e.Validate(); err != nil {
+	if err := e.validate(false); err != nil {
 		return nil, err
 	}
 	return &e, nil
@@ -46,7 +46,7 @@ func DecodeShared(e *Event, b []byte) error {
 	if err := decodeInto(e, b, b); err != nil {
 		return fmt.Errorf("%w: decode: %w", ErrInvalid, err)
 	}
-	return e.Validate()
+	return e.validate(false)
 }
 
 // decodeInto decodes b into e. Strings that are a part of shared (b, or
@@ -117,40 +117,94 @@ type values interface {
 	skip() error
 }
 
-// field reads the value of key from v into e.
-func field(e *Event, key []byte, v values) error {
+// key is a key of the envelope. The keys are numbered in the order the
+// encoder writes them.
+type key uint8
+
+const (
+	keyVersion key = iota
+	keyID
+	keyTimestamp
+	keyIngested
+	keyTenant
+	keySource
+	keyHost
+	keyCategory
+	keyAction
+	keyOutcome
+	keySrcIP
+	keySrcPort
+	keyDstIP
+	keyDstPort
+	keyUser
+	keyProtocol
+	keyBytesOut
+	keyBytesIn
+	keyValue
+	keyMessage
+	keyParseError
+	keyLabels
+	// keyUnknown is any other key.
+	keyUnknown
+)
+
+// keyNames are the envelope's keys as JSON spells them, by key.
+var keyNames = [keyUnknown]string{
+	keyVersion: "vigil.version", keyID: "event.id", keyTimestamp: "@timestamp", keyIngested: "event.ingested",
+	keyTenant: "organization.id", keySource: "event.dataset", keyHost: "host.name", keyCategory: "event.category",
+	keyAction: "event.action", keyOutcome: "event.outcome", keySrcIP: "source.ip", keySrcPort: "source.port",
+	keyDstIP: "destination.ip", keyDstPort: "destination.port", keyUser: "user.name", keyProtocol: "network.protocol",
+	keyBytesOut: "source.bytes", keyBytesIn: "destination.bytes", keyValue: "vigil.value", keyMessage: "event.original",
+	keyParseError: "vigil.parse_error", keyLabels: "labels",
+}
+
+// keyOf returns the key name spells.
+func keyOf(name []byte) key {
+	for k, n := range keyNames {
+		if string(name) == n {
+			return key(k)
+		}
+	}
+	return keyUnknown
+}
+
+// field reads the value of the key name from v into e.
+func field(e *Event, name []byte, v values) error { return fieldOf(e, keyOf(name), v) }
+
+// fieldOf reads the value of k from v into e.
+func fieldOf(e *Event, k key, v values) error {
 	if null, err := v.null(); null || err != nil {
-		if null && string(key) == "labels" {
+		if null && k == keyLabels {
 			e.Attrs = nil // as encoding/json sets a map to nil
 		}
 		return err // as encoding/json, null leaves a field as it is
 	}
-	if p := stringField(e, key); p != nil {
+	if p := stringField(e, k); p != nil {
 		s, err := v.str()
 		*p = s
 		return err
 	}
 	var err error
-	switch string(key) {
-	case "vigil.version":
+	switch k {
+	case keyVersion:
 		var n int64
 		n, err = number(v, parseInt)
 		e.Version = int(n)
-	case "@timestamp":
+	case keyTimestamp:
 		err = v.time(&e.Timestamp)
-	case "event.ingested":
+	case keyIngested:
 		err = v.time(&e.Ingested)
-	case "source.port":
+	case keySrcPort:
 		e.SrcPort, err = number(v, parseUint16)
-	case "destination.port":
+	case keyDstPort:
 		e.DstPort, err = number(v, parseUint16)
-	case "source.bytes":
+	case keyBytesOut:
 		e.BytesOut, err = number(v, parseUint64)
-	case "destination.bytes":
+	case keyBytesIn:
 		e.BytesIn, err = number(v, parseUint64)
-	case "vigil.value":
+	case keyValue:
 		e.Value, err = number(v, parseFloat64)
-	case "labels":
+	case keyLabels:
 		err = v.labels(e)
 	default:
 		err = v.skip()
@@ -158,34 +212,34 @@ func field(e *Event, key []byte, v values) error {
 	return err
 }
 
-// stringField returns the string field of e that key names, or nil.
-func stringField(e *Event, key []byte) *string {
-	switch string(key) {
-	case "event.id":
+// stringField returns the string field of e that k is, or nil.
+func stringField(e *Event, k key) *string {
+	switch k {
+	case keyID:
 		return &e.ID
-	case "organization.id":
+	case keyTenant:
 		return &e.Tenant
-	case "event.dataset":
+	case keySource:
 		return &e.Source
-	case "host.name":
+	case keyHost:
 		return &e.Host
-	case "event.category":
+	case keyCategory:
 		return &e.Category
-	case "event.action":
+	case keyAction:
 		return &e.Action
-	case "event.outcome":
+	case keyOutcome:
 		return &e.Outcome
-	case "source.ip":
+	case keySrcIP:
 		return &e.SrcIP
-	case "destination.ip":
+	case keyDstIP:
 		return &e.DstIP
-	case "user.name":
+	case keyUser:
 		return &e.User
-	case "network.protocol":
+	case keyProtocol:
 		return &e.Protocol
-	case "event.original":
+	case keyMessage:
 		return &e.Message
-	case "vigil.parse_error":
+	case keyParseError:
 		return &e.ParseError
 	}
 	return nil

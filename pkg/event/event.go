@@ -92,7 +92,11 @@ type Event struct {
 var ErrInvalid = errors.New("invalid event")
 
 // Validate reports every problem with e, joined, each wrapping ErrInvalid.
-func (e *Event) Validate() error {
+func (e *Event) Validate() error { return e.validate(true) }
+
+// validate is Validate, checking that Message is UTF-8 only when
+// checkUTF8 is set (a decoded event's strings are UTF-8 by construction).
+func (e *Event) validate(checkUTF8 bool) error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...)))
@@ -131,7 +135,7 @@ func (e *Event) Validate() error {
 			bad(f.field, "%q is not an IP address", f.ip)
 		}
 	}
-	if !utf8.ValidString(e.Message) {
+	if checkUTF8 && !utf8.ValidString(e.Message) {
 		bad("event.original", "is not valid UTF-8")
 	}
 	return errors.Join(errs...)

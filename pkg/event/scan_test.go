@@ -1,9 +1,11 @@
 package event
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -27,6 +29,10 @@ func FuzzDecodePlainMatchesDecodeJSON(f *testing.F) {
 		`{"source.port":65536}`, `{"source.port":01}`, `{"vigil.value":1.}`, `{"x":1}`, `{"event.id":"a\u0062"}`,
 		`{"event.id":nul}`, `{"labels":{"a":1}}`, `{}x`, `{"host.name":"a"`,
 		"{\"event.original\":\"0123456789\xffabcdef\\\"x\u00e9\",\"user.name\":\"abcdefgh\x01\"}",
+		`{"event.original":"a \u003cb\u003e \u0026 \u2028 \u00E9 \ud83d\ude00 \/ \b\f\n\r\t \"q\" \\"}`,
+		`{"event.original":"` + strings.Repeat(`0123456789\"`, 40) + `","user.name":"\u00"}`,
+		"{\"event.original\":\"\\n\xff\xfe\\u0041\",\"host.name\":\"a\\x\"}",
+		`{"@timestamp":"2024-02-29T23:59:59.123456789Z","event.ingested":"2023-02-29T00:00:00Z"}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -89,5 +95,35 @@ func TestScannerStr(t *testing.T) {
 				require.Equal(t, len(tt.want)+2, s.i, "%s %d", tt.description, n)
 			}
 		}
+	}
+}
+
+// parseUTC gives what time.Time's UnmarshalJSON gives, field for field,
+// for every day from year 0 to 9999 it is tried on, and leaves everything
+// else to it.
+func TestParseUTCMatchesUnmarshalJSON(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var texts []string
+	for day := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC); day.Year() < 10000; day = day.AddDate(0, 0, 1+rng.IntN(200)) {
+		at := day.Add(time.Duration(rng.Int64N(int64(24 * time.Hour))))
+		texts = append(texts, at.Format(time.RFC3339Nano), at.Truncate(time.Second).Format(time.RFC3339Nano))
+	}
+	for _, d := range []string{"1970-01-01", "1969-12-31", "2000-02-29", "2024-02-29", "2100-02-28", "9999-12-31", "0000-03-01"} {
+		texts = append(texts, d+"T00:00:00Z", d+"T23:59:59.999999999Z", d+"T12:00:00.1Z")
+	}
+	for _, s := range texts {
+		var want, got time.Time
+		require.NoError(t, want.UnmarshalJSON([]byte(`"`+s+`"`)), s)
+		require.True(t, parseUTC([]byte(s), &got), s)
+		require.Equal(t, want, got, s) // the same fields, not only the same instant
+	}
+	for _, s := range []string{
+		"2100-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2024-04-31T00:00:00Z", "2024-00-10T00:00:00Z", "2024-13-10T00:00:00Z",
+		"2024-01-00T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:60:00Z", "2024-01-01T00:00:60Z",
+		"2024-01-01T00:00:00.Z", "2024-01-01T00:00:00.1234567890Z", "2024-01-01T00:00:00,5Z", "2024-01-01t00:00:00Z",
+		"2024-01-01T00:00:00z", "2024-01-01T00:00:00+00:00", "2024-01-01T00:00:00", "+024-01-01T00:00:00Z", "2024-1-01T00:00:00Z",
+	} {
+		var got time.Time
+		require.False(t, parseUTC([]byte(s), &got), s)
 	}
 }
