@@ -51,12 +51,12 @@ shipper:
 		waitBroker(b, client)
 
 		var peer float64
-		brokerCPU := cpuSeconds(b, broker.Pid())
+		brokerCPU := testkit.CPUSeconds(b, broker.Pid())
 		if rate, ok := rsyslogRate(b, dir, brokerAddr, logPath, client); ok {
 			peer = rate
 			fmt.Printf("BENCH name=rsyslog_ship value=%.0f unit=lines/s\n", rate)
-			fmt.Printf("# broker CPU while rsyslog shipped: %.2f s\n", cpuSeconds(b, broker.Pid())-brokerCPU)
-			brokerCPU = cpuSeconds(b, broker.Pid())
+			fmt.Printf("# broker CPU while rsyslog shipped: %.2f s\n", testkit.CPUSeconds(b, broker.Pid())-brokerCPU)
+			brokerCPU = testkit.CPUSeconds(b, broker.Pid())
 		}
 
 		// The topic exists before the clock starts, as rsyslog's does: this
@@ -68,7 +68,7 @@ shipper:
 		waitTopic(b, client, "vigil.events", benchLines, 10*time.Minute, dir)
 		elapsed := time.Since(start)
 		rss := peakRSS(b, ship.Pid())
-		fmt.Printf("# shipper CPU %.2f s, broker CPU %.2f s, in %.2f s\n", cpuSeconds(b, ship.Pid()), cpuSeconds(b, broker.Pid())-brokerCPU, elapsed.Seconds())
+		fmt.Printf("# shipper CPU %.2f s, broker CPU %.2f s, in %.2f s\n", testkit.CPUSeconds(b, ship.Pid()), testkit.CPUSeconds(b, broker.Pid())-brokerCPU, elapsed.Seconds())
 		ship.Stop(30 * time.Second)
 		rate := benchLines / elapsed.Seconds()
 		if peer > 0 {
@@ -120,7 +120,7 @@ ruleset(name="k" queue.type="LinkedList" queue.size="2000000" queue.dequeueBatch
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	waitTopic(b, client, topic, benchLines, 5*time.Minute, dir)
 	elapsed := time.Since(start)
-	fmt.Printf("# rsyslogd CPU %.2f s in %.2f s\n", cpuSeconds(b, cmd.Process.Pid), elapsed.Seconds())
+	fmt.Printf("# rsyslogd CPU %.2f s in %.2f s\n", testkit.CPUSeconds(b, cmd.Process.Pid), elapsed.Seconds())
 	return benchLines / elapsed.Seconds(), true
 }
 
@@ -189,20 +189,6 @@ func peakRSS(b *testing.B, pid int) float64 {
 	}
 	b.Fatal("no VmHWM in /proc/pid/status")
 	return 0
-}
-
-// cpuSeconds is the CPU time (user and system) process pid has used.
-func cpuSeconds(b *testing.B, pid int) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(b, err)
-	// Fields after the command name, which ends at the last ')': utime
-	// and stime are the 12th and 13th, in clock ticks (100 per second).
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
-	ut, err := strconv.ParseFloat(f[11], 64)
-	require.NoError(b, err)
-	st, err := strconv.ParseFloat(f[12], 64)
-	require.NoError(b, err)
-	return (ut + st) / 100
 }
 
 // writeSSHDLines writes n sshd lines of a busy gateway: failed and accepted
