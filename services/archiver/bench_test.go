@@ -165,10 +165,12 @@ func BenchmarkArchiverThroughput(b *testing.B) {
 		evs = nil
 		settle(b, conn)
 
+		cpu := measureCPU(b)
 		t0 := time.Now()
 		a := start(b, cfg)
 		a.waitArchived(cfg, n)
 		elapsed := time.Since(t0)
+		cpu.print(elapsed)
 		a.stop()
 		require.Equal(b, uint64(n), count(b, conn, "SELECT count() FROM events"))
 		rate := float64(n) / elapsed.Seconds()
@@ -188,6 +190,35 @@ func BenchmarkArchiverThroughput(b *testing.B) {
 		fmt.Printf("BENCH name=clickhouse_client_tsv_throughput value=%.0f unit=events/s\n", peer)
 		fmt.Printf("BENCH name=clickhouse_client_tsv_no_views_throughput value=%.0f unit=events/s\n", noViews)
 	}
+}
+
+// cpuUse is the CPU time used so far by this process (the archiver and
+// the broker) and by the ClickHouse servers running on this machine.
+type cpuUse struct {
+	tb               testing.TB
+	servers          []int
+	self, clickhouse float64
+}
+
+func measureCPU(tb testing.TB) cpuUse {
+	c := cpuUse{tb: tb, servers: testkit.ProcessesNamed(tb, "clickhouse-serv")} // the name, cut to 15 bytes
+	c.self, c.clickhouse = c.now()
+	return c
+}
+
+func (c cpuUse) now() (self, clickhouse float64) {
+	for _, pid := range c.servers {
+		clickhouse += testkit.CPUSeconds(c.tb, pid)
+	}
+	return testkit.CPUSeconds(c.tb, os.Getpid()), clickhouse
+}
+
+// print prints the CPU time used since c was measured, in elapsed on the
+// machine's cores (which can give at most their number times elapsed).
+func (c cpuUse) print(elapsed time.Duration) {
+	self, clickhouse := c.now()
+	fmt.Printf("# %.2f s on %d cores: CPU of the archiver and the broker %.2f s, of the %d ClickHouse server(s) on this machine %.2f s\n",
+		elapsed.Seconds(), runtime.NumCPU(), self-c.self, len(c.servers), clickhouse-c.clickhouse)
 }
 
 // clickhouseClientRate times clickhouse-client inserting the n rows of the
