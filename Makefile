@@ -64,7 +64,7 @@ bench: ## Benchmarks (end to end, archiver vs clickhouse-client, forensic lookup
 	@trap '$(TEST_CH_ENV) bash $(CH) stop >/dev/null' EXIT; set -o pipefail; \
 	  VIGIL_TEST_CLICKHOUSE=127.0.0.1:$(TEST_CH_TCP) VIGIL_TEST_REQUIRE=1 \
 	    $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 30m ./pkg/event/ ./pkg/series/ ./pkg/detect/ ./pkg/evalset/ ./services/processor/ ./services/archiver/... ./services/vigil/... \
-	    | grep -E '^(BENCH|ok|FAIL|---)'
+	    | grep -E '^(BENCH|# |ok|FAIL|---)'
 
 .PHONY: plugin
 plugin: ## Build the Grafana plugin package (backend for 4 platforms + frontend; npm registry the first time) into services/grafana-datasource/dist
