@@ -33,6 +33,9 @@ type Client struct {
 	// partitions remembered for a second.
 	writers *writerTransport
 	logger  *slog.Logger
+	// dial, when set, opens the connections of readers and groups
+	// instead of the dialer's own (tests break connections with it).
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // Option configures a Client.
@@ -139,6 +142,7 @@ func (c *Client) dialer() *kafka.Dialer {
 		DualStack:     true,
 		TLS:           c.tls,
 		SASLMechanism: c.mechanism,
+		DialFunc:      c.dial,
 	}
 }
 
