@@ -31,7 +31,7 @@ type Archiver struct {
 
 	client *stream.Client
 	conn   driver.Conn
-	reader *kafka.Reader
+	group  *kafka.ConsumerGroup
 	dlq    *kafka.Writer
 
 	loop  service.Loop
@@ -49,6 +49,15 @@ type Archiver struct {
 	commits *commits
 	// commitMu makes commits one at a time, so offsets only move forward.
 	commitMu sync.Mutex
+	// owners is the consumer group generation each partition is read in,
+	// while it lasts: offsets are committed in it, and not at all once it
+	// ended (whoever reads the partition next reads what was not
+	// committed again, and the events table keeps one copy).
+	ownersMu sync.Mutex
+	owners   map[partition]*kafka.Generation
+	// drained is closed once the archiver has inserted and committed what
+	// it held when it stopped reading.
+	drained chan struct{}
 	// insertCtx bounds inserts, dead-letter writes and commits: it ends
 	// when the context given to Shutdown does, not when reading stops.
 	insertCtx    context.Context
@@ -72,6 +81,8 @@ func New(deps service.Deps) (*Archiver, error) {
 		sizes:   map[string]int{},
 		work:    make(chan *batch),
 		commits: newCommits(),
+		owners:  map[partition]*kafka.Generation{},
+		drained: make(chan struct{}),
 	}
 	a.insertCtx, a.cancelInsert = context.WithCancel(context.Background())
 	if deps.Ready != nil {
@@ -110,7 +121,10 @@ func (a *Archiver) Start(ctx context.Context) error {
 		return err
 	}
 	a.dlq = dlq
-	a.reader = client.NewGroupReader(a.cfg.Archiver.GroupID, k.Topics.Events, k.Topics.Scores, k.Topics.Alerts)
+	a.group, err = client.NewConsumerGroup(a.cfg.Archiver.GroupID, []string{k.Topics.Events, k.Topics.Scores, k.Topics.Alerts}, stream.GroupOptions{})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", a.cfg.Archiver.GroupID, err)
+	}
 
 	a.loop.Go(a.run)
 	a.ready.Set(nil)
@@ -139,9 +153,11 @@ func (a *Archiver) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("archiver shutdown: %w", err)
 	}
 	var errs []error
-	if a.reader != nil {
-		errs = append(errs, a.reader.Close())
-	}
+	// Leaving the group is quick, and worth doing even when ctx ended
+	// while inserting: the others take the partitions over at once.
+	leave, cancelLeave := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancelLeave()
+	errs = append(errs, stream.CloseGroup(leave, a.group))
 	if a.dlq != nil {
 		errs = append(errs, a.dlq.Close())
 	}
@@ -170,6 +186,7 @@ type batch struct {
 }
 
 func (a *Archiver) run(ctx context.Context) {
+	defer close(a.drained)
 	var inserters sync.WaitGroup
 	for range a.cfg.Archiver.Inserters {
 		inserters.Go(func() {
@@ -185,21 +202,28 @@ func (a *Archiver) run(ctx context.Context) {
 	var ticker sync.WaitGroup
 	ticker.Go(func() { a.flushOnTime(ctx) })
 
-	for {
-		m, err := a.reader.FetchMessage(ctx)
-		if ctx.Err() != nil {
-			break
+	// Each assigned partition is read in a goroutine of its own, which
+	// hands runs of messages to this one; while every inserter is busy,
+	// they wait.
+	runs := make(chan []kafka.Message)
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		stream.FollowGroup(ctx, a.group, a.logger, func(error) {}, func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment) {
+			a.setOwner(partition{topic, pa.ID}, gen)
+			gen.Start(func(genCtx context.Context) { a.readPartition(ctx, genCtx, topic, pa, runs) })
+		})
+	})
+	for done := false; !done; {
+		select {
+		case <-ctx.Done():
+			done = true
+		case run := <-runs:
+			a.add(run)
 		}
-		if err != nil {
-			a.logger.Warn("fetch failed, retrying", "err", err)
-			a.metrics.fetchErrors.Inc()
-			backoff.Sleep(ctx, time.Second)
-			continue
-		}
-		a.add(m)
 	}
 
 	// Insert and commit what is held, until Shutdown's context ends.
+	readers.Wait()
 	ticker.Wait()
 	a.mu.Lock()
 	k := a.cfg.Kafka.Topics
@@ -214,24 +238,76 @@ func (a *Archiver) run(ctx context.Context) {
 	}
 }
 
-// add puts m into the open batch of its topic, sealing the batch when it
-// is full.
-func (a *Archiver) add(m kafka.Message) {
+// readPartition reads one assigned partition until the archiver stops
+// (ctx) or the generation ends (genCtx), handing runs of messages to the
+// loop through runs. When the archiver stops it returns only once what
+// was read is committed: the generation ends as soon as one of its
+// functions returns, and the last commits are made in it.
+func (a *Archiver) readPartition(ctx, genCtx context.Context, topic string, pa kafka.PartitionAssignment, runs chan<- []kafka.Message) {
+	rctx, cancel := context.WithCancel(genCtx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, cancel)
+	defer stop()
+	_ = a.client.ReadPartition(rctx, topic, pa.ID, pa.Offset, func(ctx context.Context, run []kafka.Message) error {
+		select {
+		case runs <- run:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}, func(error) { a.metrics.fetchErrors.Inc() })
+	select {
+	case <-a.drained:
+	case <-genCtx.Done():
+	}
+	if genCtx.Err() != nil {
+		a.setOwner(partition{topic, pa.ID}, nil)
+	}
+}
+
+// setOwner records the generation partition p is read in, or that it is
+// not read any more (gen nil).
+func (a *Archiver) setOwner(p partition, gen *kafka.Generation) {
+	a.ownersMu.Lock()
+	defer a.ownersMu.Unlock()
+	if gen == nil {
+		delete(a.owners, p)
+	} else {
+		a.owners[p] = gen
+	}
+	a.metrics.assigned.Set(float64(len(a.owners)))
+}
+
+// add puts a run of messages of one partition into the open batch of its
+// topic, sealing the batch whenever it is full.
+func (a *Archiver) add(run []kafka.Message) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	b := a.open[m.Topic]
-	if b == nil {
-		b = &batch{table: a.tables[m.Topic], first: time.Now(), msgs: make([]kafka.Message, 0, a.sizes[m.Topic])}
-		a.open[m.Topic] = b
+	topic := run[0].Topic
+	rows, bytes := 0, 0
+	for _, m := range run {
+		b := a.open[topic]
+		if b == nil {
+			b = &batch{table: a.tables[topic], first: time.Now(), msgs: make([]kafka.Message, 0, a.sizes[topic])}
+			a.open[topic] = b
+		}
+		b.msgs = append(b.msgs, m)
+		b.bytes += len(m.Value)
+		rows++
+		bytes += len(m.Value)
+		if len(b.msgs) >= a.cfg.Archiver.BatchRows || b.bytes >= a.cfg.Archiver.BatchBytes {
+			a.addPending(rows, bytes)
+			rows, bytes = 0, 0
+			a.seal(topic)
+		}
 	}
-	b.msgs = append(b.msgs, m)
-	b.bytes += len(m.Value)
-	a.metrics.read.Inc()
-	a.metrics.pendingRows.Inc()
-	a.metrics.pendingBytes.Add(float64(len(m.Value)))
-	if len(b.msgs) >= a.cfg.Archiver.BatchRows || b.bytes >= a.cfg.Archiver.BatchBytes {
-		a.seal(m.Topic)
-	}
+	a.addPending(rows, bytes)
+}
+
+func (a *Archiver) addPending(rows, bytes int) {
+	a.metrics.read.Add(float64(rows))
+	a.metrics.pendingRows.Add(float64(rows))
+	a.metrics.pendingBytes.Add(float64(bytes))
 }
 
 // flushOnTime seals batches that have waited archiver.flush_interval.
@@ -310,26 +386,57 @@ func (a *Archiver) insertBatch(ctx context.Context, w writer, b *batch) {
 		}) {
 			return
 		}
-		for _, i := range slices.Sorted(maps.Keys(bad)) {
-			if !a.deadLetter(ctx, b.msgs[i], bad[i]) {
-				return
-			}
+		if len(bad) > 0 && !a.deadLetter(ctx, b.msgs, bad) {
+			return
 		}
 		from = next
 	}
 	a.commit(ctx, b)
 }
 
-// deadLetter publishes m to the DLQ with reason, retrying until it is
-// acknowledged or ctx ends; it reports whether it was.
-func (a *Archiver) deadLetter(ctx context.Context, m kafka.Message, reason string) bool {
-	dl := stream.DeadLetter(m, "archiver", reason)
-	if !a.retry(ctx, "dead-letter", func(ctx context.Context) error { return a.dlq.WriteMessages(ctx, dl) }) {
-		return false
-	}
-	a.metrics.deadLettered.WithLabelValues(m.Topic).Inc()
-	return true
+// deadLetter publishes the messages of msgs at the indexes of bad to the
+// DLQ, each with its reason, retrying until they are acknowledged or ctx
+// ends; it reports whether they were. Messages are read without their
+// keys and headers, so the whole messages are read again from Kafka first
+// (one it no longer has goes with its value alone).
+func (a *Archiver) deadLetter(ctx context.Context, msgs []kafka.Message, bad map[int]string) bool {
+	idx := slices.Sorted(maps.Keys(bad))
+	return a.retry(ctx, "dead-letter", func(ctx context.Context) error {
+		offsets := map[partition][]int64{}
+		for _, i := range idx {
+			p := partition{msgs[i].Topic, msgs[i].Partition}
+			offsets[p] = append(offsets[p], msgs[i].Offset)
+		}
+		whole := map[partition]map[int64]kafka.Message{}
+		for p, offs := range offsets {
+			rctx, cancel := context.WithTimeout(ctx, deadLetterReadTimeout)
+			got, err := a.client.ReadMessagesAt(rctx, p.topic, p.id, offs)
+			cancel()
+			if err != nil {
+				return err
+			}
+			whole[p] = got
+		}
+		dls := make([]kafka.Message, 0, len(idx))
+		for _, i := range idx {
+			m := msgs[i]
+			if w, ok := whole[partition{m.Topic, m.Partition}][m.Offset]; ok {
+				m = w
+			}
+			dls = append(dls, stream.DeadLetter(m, "archiver", bad[i]))
+		}
+		if err := a.dlq.WriteMessages(ctx, dls...); err != nil {
+			return err
+		}
+		for _, i := range idx {
+			a.metrics.deadLettered.WithLabelValues(msgs[i].Topic).Inc()
+		}
+		return nil
+	})
 }
+
+// deadLetterReadTimeout bounds reading the messages to dead-letter again.
+const deadLetterReadTimeout = 30 * time.Second
 
 // insert writes the storable values of values[from:] into t with w, in one
 // insert (begun only when there is something to store), and returns where
@@ -372,7 +479,42 @@ func (a *Archiver) commit(ctx context.Context, b *batch) {
 		return
 	}
 	// When ctx ends first the offsets stay uncommitted and are read again.
-	a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.reader.CommitMessages(ctx, ready...) })
+	a.retry(ctx, "commit offsets", func(ctx context.Context) error { return a.commitOffsets(ctx, ready) })
+}
+
+// commitOffsets commits, for each message of ready, the offset after it,
+// in the generation its partition is read in; partitions no longer read
+// are left alone.
+func (a *Archiver) commitOffsets(ctx context.Context, ready []kafka.Message) error {
+	byGen := map[*kafka.Generation]map[string][]kafka.OffsetCommit{}
+	a.ownersMu.Lock()
+	for _, m := range ready {
+		gen := a.owners[partition{m.Topic, m.Partition}]
+		if gen == nil {
+			continue
+		}
+		if byGen[gen] == nil {
+			byGen[gen] = map[string][]kafka.OffsetCommit{}
+		}
+		byGen[gen][m.Topic] = append(byGen[gen][m.Topic], kafka.OffsetCommit{Partition: m.Partition, Offset: m.Offset + 1})
+	}
+	a.ownersMu.Unlock()
+	for gen, topics := range byGen {
+		res, err := a.client.KafkaClient().OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+			GroupID: gen.GroupID, GenerationID: int(gen.ID), MemberID: gen.MemberID, Topics: topics,
+		})
+		if err != nil {
+			return fmt.Errorf("commit offsets: %w", err)
+		}
+		for topic, parts := range res.Topics {
+			for _, p := range parts {
+				if p.Error != nil {
+					return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 type metrics struct {
@@ -383,6 +525,7 @@ type metrics struct {
 	deadLettered  *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	fetchErrors   prometheus.Counter
+	assigned      prometheus.Gauge
 	read          prometheus.Counter
 	pendingRows   prometheus.Gauge
 	pendingBytes  prometheus.Gauge
@@ -416,6 +559,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_archiver_fetch_errors_total", Help: "Failed fetches from Kafka.",
 		}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_archiver_partitions_assigned", Help: "Partitions of the three topics this archiver reads in its consumer group.",
+		}),
 		read: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_archiver_messages_read_total", Help: "Messages read from Kafka.",
 		}),
@@ -435,7 +581,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.inserted, m.insertSeconds, m.batchRows, m.batchBytes, m.deadLettered, m.retries,
-			m.fetchErrors, m.read, m.pendingRows, m.pendingBytes, m.inFlight, m.lag)
+			m.fetchErrors, m.assigned, m.read, m.pendingRows, m.pendingBytes, m.inFlight, m.lag)
 	}
 	return m
 }

@@ -416,10 +416,17 @@ func TestPoisonMessagesGoToDLQ(t *testing.T) {
 	}
 	// Interleave: valid, poison, valid, poison, valid on the events topic.
 	events := [][]byte{vv[0], poison[0].value, vv[1], poison[1].value, vv[2], poison[2].value, poison[3].value, vv[3]}
-	testkit.Produce(t, k, k.Topics.Events, nil, events)
+	keys := func(n int) [][]byte {
+		ks := make([][]byte, n)
+		for i := range ks {
+			ks[i] = fmt.Appendf(nil, "key-%d", i)
+		}
+		return ks
+	}
+	testkit.Produce(t, k, k.Topics.Events, keys(len(events)), events)
 	goodScore := marshal(t, newScore(7))
-	testkit.Produce(t, k, k.Topics.Scores, nil, [][]byte{poison[4].value, goodScore, poison[5].value})
-	testkit.Produce(t, k, k.Topics.Alerts, nil, [][]byte{poison[6].value, marshal(t, newAlert(3))})
+	testkit.Produce(t, k, k.Topics.Scores, keys(3), [][]byte{poison[4].value, goodScore, poison[5].value})
+	testkit.Produce(t, k, k.Topics.Alerts, keys(2), [][]byte{poison[6].value, marshal(t, newAlert(3))})
 
 	require.Eventually(t, func() bool {
 		return len(testkit.ReadAll(t, k, k.Topics.EventsDLQ)) >= len(poison)
@@ -460,6 +467,8 @@ func TestPoisonMessagesGoToDLQ(t *testing.T) {
 				h[x.Key] = string(x.Value)
 			}
 			orig := originals[string(p.value)]
+			require.NotEmpty(t, orig.Key)
+			require.Equal(t, orig.Key, m.Key, "the dead letter keeps its key")
 			require.Equal(t, "archiver", h[stream.HeaderDLQStage])
 			require.Equal(t, p.topic, h[stream.HeaderDLQTopic])
 			require.Contains(t, h[stream.HeaderDLQReason], p.reason)
@@ -580,6 +589,58 @@ func TestRestartResumes(t *testing.T) {
 	require.Equal(t, uint64(n+m), count(t, conn, "SELECT uniqExact(id) FROM events"))
 	require.Equal(t, float64(m), second.metric("vigil_archiver_rows_inserted_total", map[string]string{"table": "events"}),
 		"the second archiver inserts only what the first had not committed")
+}
+
+// Two archivers in one group split the partitions, and when one leaves
+// the other takes its partitions over from their committed offsets:
+// together they insert every event once (as queries see it) and commit
+// every offset.
+func TestTwoArchiversShareTheGroup(t *testing.T) {
+	cfg := testConfig(t)
+	k := cfg.Kafka
+	conn := clickhouse(t, cfg)
+	evs := make([]*event.Event, 300)
+	keys := make([][]byte, len(evs))
+	for i := range evs {
+		evs[i] = newEvent(i)
+		keys[i] = []byte(evs[i].SrcIP)
+	}
+	produce := func(from, to int) {
+		testkit.Produce(t, k, k.Topics.Events, keys[from:to], encode(t, evs[from:to]...))
+	}
+	stored := func(n int) func() bool {
+		return func() bool { return count(t, conn, "SELECT count() FROM events FINAL") == uint64(n) }
+	}
+	assigned := func(r *running) float64 { return r.metric("vigil_archiver_partitions_assigned", nil) }
+	total := float64(3 * k.Partitions) // events, scores, alerts
+
+	first := start(t, cfg)
+	produce(0, 100)
+	require.Eventually(t, stored(100), 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, total, assigned(first))
+
+	second := start(t, cfg)
+	require.Eventually(t, func() bool {
+		a, b := assigned(first), assigned(second)
+		return a > 0 && b > 0 && a+b == total
+	}, 60*time.Second, 50*time.Millisecond, "the partitions are split")
+	produce(100, 200)
+	require.Eventually(t, stored(200), 30*time.Second, 50*time.Millisecond)
+
+	first.stop()
+	require.Eventually(t, func() bool { return assigned(second) == total }, 60*time.Second, 50*time.Millisecond,
+		"the second archiver takes every partition")
+	produce(200, 300)
+	require.Eventually(t, stored(300), 30*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		return testkit.CommittedSum(t, cfg.Kafka, cfg.Archiver.GroupID, k.Topics.Events) == 300
+	}, 30*time.Second, 50*time.Millisecond)
+	require.Equal(t, uint64(300), count(t, conn, "SELECT uniqExact(id) FROM events"))
+	inserted := map[string]string{"table": "events"}
+	a, b := first.metric("vigil_archiver_rows_inserted_total", inserted), second.metric("vigil_archiver_rows_inserted_total", inserted)
+	require.Positive(t, a)
+	require.Greater(t, b, float64(100), "the second archiver inserted from its own partitions and then from all")
+	require.GreaterOrEqual(t, a+b, float64(300))
 }
 
 // Shutdown inserts and commits what the archiver holds.
