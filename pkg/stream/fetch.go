@@ -33,30 +33,41 @@ const (
 
 var fetchBackoff = backoff.Policy{Initial: 50 * time.Millisecond, Max: 2 * time.Second}
 
+// ReadOptions tune ReadPartition; the zero value reads values only.
+type ReadOptions struct {
+	// Whole reads each message's key, headers and time too, each key and
+	// value in an allocation of its own.
+	Whole bool
+	// OnError, when set, hears each failed fetch or connection (they are
+	// retried).
+	OnError func(error)
+}
+
 // ReadPartition reads partition of topic from offset (an offset, or
 // kafka.FirstOffset or kafka.LastOffset) until ctx ends or deliver fails,
-// retrying whatever else fails (onError hears each failure; it may be
-// nil). deliver gets the messages in offset order, in runs of at most
-// RunSize that are the caller's to keep; a run's messages have Topic,
-// Partition, Offset, HighWaterMark and Value, but no Key, Headers or Time
-// (ReadMessagesAt reads whole messages again). An offset before the first
+// retrying whatever else fails. deliver gets the messages in offset order,
+// in runs of at most RunSize that are the caller's to keep; a run's
+// messages have Topic, Partition, Offset, HighWaterMark and Value, and
+// unless o.Whole no Key, Headers or Time (ReadMessagesAt reads whole
+// messages again). An offset before the first
 // one the partition still has starts at the first (logged: Kafka deleted
 // what was not read); one after the end waits there for new messages.
 // It returns ctx's error or deliver's.
 //
-// It costs about half the CPU of a kafka.Reader, which hands over one
-// message at a time through a channel and allocates each key and value.
+// Reading values only costs about half the CPU of a kafka.Reader, which
+// hands over one message at a time through a channel and allocates each
+// key and value.
 func (c *Client) ReadPartition(ctx context.Context, topic string, partition int, offset int64,
-	deliver func(context.Context, []kafka.Message) error, onError func(error)) error {
+	deliver func(context.Context, []kafka.Message) error, o ReadOptions) error {
 	logger := c.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("topic", topic, "partition", partition)
-	p := &partitionFetch{topic: topic, partition: partition, deliver: deliver, room: valueRoom}
+	p := &partitionFetch{topic: topic, partition: partition, deliver: deliver, whole: o.Whole, room: valueRoom}
 	failed := func(err error) {
-		if onError != nil {
-			onError(err)
+		if o.OnError != nil {
+			o.OnError(err)
 		}
 	}
 	for attempt := 0; ; attempt++ {
@@ -78,6 +89,7 @@ func (c *Client) ReadPartition(ctx context.Context, topic string, partition int,
 			logger.Warn("cannot read partition, retrying", "err", err)
 			continue
 		}
+		from := offset
 		offset, err = p.readFrom(ctx, conn, offset, logger)
 		conn.Close()
 		if ctx.Err() != nil {
@@ -89,7 +101,9 @@ func (c *Client) ReadPartition(ctx context.Context, topic string, partition int,
 		}
 		failed(err)
 		logger.Warn("reading partition failed, reconnecting", "offset", offset, "err", err)
-		attempt = 0 // the connection worked: retry after the shortest wait
+		if offset > from {
+			attempt = 0 // reading went on: retry after the shortest wait
+		}
 	}
 }
 
@@ -117,6 +131,7 @@ type partitionFetch struct {
 	topic     string
 	partition int
 	deliver   func(context.Context, []kafka.Message) error
+	whole     bool
 	buf       []byte // values are copied to its free end
 	room      int    // the least free space a value is read into
 }
@@ -176,20 +191,17 @@ func (p *partitionFetch) readFrom(ctx context.Context, conn *kafka.Conn, offset 
 			if oerr != nil {
 				return offset, oerr
 			}
-			switch {
-			case offset < first:
+			if offset < first {
 				logger.Warn("messages deleted before they were read; reading on from the first one kept", "offset", offset, "first", first, "skipped", first-offset)
 				offset = first
-			case offset >= last:
-				// Nothing new yet (or the partition was truncated): wait.
-				if !backoff.Sleep(ctx, fetchMaxWait) {
-					return offset, ctx.Err()
-				}
-				offset = min(offset, last)
+				continue
 			}
-			if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-				return offset, err
+			// Nothing new yet, the partition was truncated, or the
+			// leader is behind: wait before fetching again.
+			if !backoff.Sleep(ctx, fetchMaxWait) {
+				return offset, ctx.Err()
 			}
+			offset = min(offset, last)
 		default:
 			return offset, err
 		}
@@ -199,6 +211,11 @@ func (p *partitionFetch) readFrom(ctx context.Context, conn *kafka.Conn, offset 
 // fetch reads one batch from conn, at offset, handing its messages to
 // deliver; it returns the offset to read next.
 func (p *partitionFetch) fetch(ctx context.Context, conn *kafka.Conn, offset int64) (int64, error) {
+	// The returned offset is the one position: the connection's own may
+	// be elsewhere after a batch that failed.
+	if _, err := conn.Seek(offset, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+		return offset, err
+	}
 	// The broker answers within fetchMaxWait when it has nothing.
 	if err := conn.SetReadDeadline(time.Now().Add(fetchMaxWait + fetchReadTimeout)); err != nil {
 		return offset, err
@@ -207,32 +224,46 @@ func (p *partitionFetch) fetch(ctx context.Context, conn *kafka.Conn, offset int
 	hwm := batch.HighWaterMark()
 	run := make([]kafka.Message, 0, RunSize)
 	// next is the offset to read next, kept here: a batch that failed
-	// before its first message does not know it.
+	// before its first message does not know it. It moves only past
+	// messages handed over: one before offset is dropped, and a fetch
+	// failing after it goes on from offset still.
 	next := offset
 	var err error
 	for {
 		if err = conn.SetReadDeadline(time.Now().Add(fetchReadTimeout)); err != nil {
 			break
 		}
-		if cap(p.buf)-len(p.buf) < p.room {
+		if !p.whole && cap(p.buf)-len(p.buf) < p.room {
 			p.buf = make([]byte, 0, max(valueBuffer, p.room))
 		}
 		free := p.buf[len(p.buf):cap(p.buf)]
-		var n int
-		if n, err = batch.Read(free); err != nil {
-			break
+		var m kafka.Message
+		if p.whole {
+			if m, err = batch.ReadMessage(); err != nil {
+				break
+			}
+		} else {
+			var n int
+			if n, err = batch.Read(free); err != nil {
+				break
+			}
+			m = kafka.Message{Topic: p.topic, Partition: p.partition, Offset: batch.Offset() - 1,
+				HighWaterMark: hwm, Value: free[:n:n]}
 		}
-		p.room = valueRoom
-		next = batch.Offset()
-		at := next - 1
-		if at < offset {
+		if m.Offset < offset {
 			// A fetch returns whole record batches: the messages of the
-			// first one before offset are read and dropped.
+			// first one before offset are read and dropped (into space
+			// the next message overwrites).
 			continue
 		}
-		p.buf = p.buf[:len(p.buf)+n]
-		run = append(run, kafka.Message{Topic: p.topic, Partition: p.partition, Offset: at,
-			HighWaterMark: hwm, Value: free[:n:n]})
+		if !p.whole {
+			p.buf = p.buf[:len(p.buf)+len(m.Value)]
+			// The room grown for a large value lasts until that value
+			// is read, past the smaller ones before it in its batch.
+			p.room = valueRoom
+		}
+		next = m.Offset + 1
+		run = append(run, m)
 		if len(run) == RunSize {
 			if derr := p.deliver(ctx, run); derr != nil {
 				batch.Close()
@@ -274,15 +305,19 @@ func (c *Client) ReadMessagesAt(ctx context.Context, topic string, partition int
 		offsets = offsets[1:]
 	}
 	for len(offsets) > 0 && offsets[0] < last {
-		if _, err := conn.Seek(offsets[0], kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
-			return nil, fmt.Errorf("read %s/%d at %d: %w", topic, partition, offsets[0], err)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		at := offsets[0]
+		if _, err := conn.Seek(at, kafka.SeekAbsolute|kafka.SeekDontCheck); err != nil {
+			return nil, fmt.Errorf("read %s/%d at %d: %w", topic, partition, at, err)
 		}
 		if err := conn.SetReadDeadline(time.Now().Add(fetchReadTimeout)); err != nil {
 			return nil, err
 		}
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: fetchMaxBytes})
 		read := false
-		for {
+		for len(offsets) > 0 {
 			m, err := batch.ReadMessage()
 			if err != nil {
 				break
@@ -296,11 +331,13 @@ func (c *Client) ReadMessagesAt(ctx context.Context, topic string, partition int
 				offsets = offsets[1:]
 			}
 		}
-		if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("read %s/%d at %d: %w", topic, partition, offsets[0], err)
+		// The rest of a batch read far enough is not needed, whatever
+		// reading it would do.
+		if err := batch.Close(); err != nil && !errors.Is(err, io.EOF) && len(offsets) > 0 {
+			return nil, fmt.Errorf("read %s/%d at %d: %w", topic, partition, at, err)
 		}
 		if !read {
-			return nil, fmt.Errorf("read %s/%d at %d: no message in a fetch", topic, partition, offsets[0])
+			return nil, fmt.Errorf("read %s/%d at %d: no message in a fetch", topic, partition, at)
 		}
 	}
 	if ctx.Err() != nil {

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,9 +72,10 @@ func fetchTopic(t *testing.T, topic string, n int) (config.KafkaConfig, *stream.
 	return k, c
 }
 
-// collect runs ReadPartition from offset until n messages arrived and
-// returns them, with the size of the largest run.
-func collect(c *stream.Client, topic string, offset int64, n int) ([]kafka.Message, int, error) {
+// collect runs ReadPartition from offset (reading whole messages or
+// values) until n messages arrived and returns them, with the size of the
+// largest run.
+func collect(c *stream.Client, topic string, offset int64, n int, whole bool) ([]kafka.Message, int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var got []kafka.Message
@@ -87,7 +88,7 @@ func collect(c *stream.Client, topic string, offset int64, n int) ([]kafka.Messa
 			return done
 		}
 		return nil
-	}, nil)
+	}, stream.ReadOptions{Whole: whole})
 	if !errors.Is(err, done) {
 		return got, largest, fmt.Errorf("read ended with %v, not deliver's error", err)
 	}
@@ -103,7 +104,7 @@ func TestReadPartition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	check := func(got []kafka.Message, from int) {
+	check := func(got []kafka.Message, from int, whole bool) {
 		t.Helper()
 		for i, m := range got {
 			want := from + i
@@ -112,25 +113,33 @@ func TestReadPartition(t *testing.T) {
 			require.Equal(t, 0, m.Partition)
 			require.Equal(t, len(fetchValue(want)), len(m.Value), "offset %d", want)
 			require.True(t, bytes.Equal(fetchValue(want), m.Value), "value of offset %d", want)
-			require.Nil(t, m.Key)
+			if whole {
+				require.Equal(t, fmt.Sprintf("k%d", want), string(m.Key))
+				require.Equal(t, []kafka.Header{{Key: "h", Value: fmt.Appendf(nil, "%d", want)}}, m.Headers)
+			} else {
+				require.Nil(t, m.Key)
+				require.Nil(t, m.Headers)
+			}
 		}
 	}
-	read := func(offset int64, n int) []kafka.Message {
-		t.Helper()
-		got, largest, err := collect(c, topic, offset, n)
-		require.NoError(t, err)
-		require.LessOrEqual(t, largest, stream.RunSize)
-		return got
-	}
-	all := read(kafka.FirstOffset, n)
-	require.Equal(t, n, len(all))
-	check(all, 0)
-	require.Equal(t, int64(n), all[0].HighWaterMark)
+	for _, whole := range []bool{false, true} {
+		read := func(offset int64, n int) []kafka.Message {
+			t.Helper()
+			got, largest, err := collect(c, topic, offset, n, whole)
+			require.NoError(t, err)
+			require.LessOrEqual(t, largest, stream.RunSize)
+			return got
+		}
+		all := read(kafka.FirstOffset, n)
+		require.Equal(t, n, len(all))
+		check(all, 0, whole)
+		require.Equal(t, int64(n), all[0].HighWaterMark)
 
-	// From the middle of a producer's batch: nothing before it.
-	mid := read(1234, n-1234)
-	require.Equal(t, n-1234, len(mid))
-	check(mid, 1234)
+		// From the middle of a producer's batch: nothing before it.
+		mid := read(1234, n-1234)
+		require.Equal(t, n-1234, len(mid))
+		check(mid, 1234, whole)
+	}
 
 	// From the end (and from past it): what is produced afterwards.
 	for _, start := range []int64{kafka.LastOffset, n + 50} {
@@ -140,7 +149,7 @@ func TestReadPartition(t *testing.T) {
 		}
 		got := make(chan result, 1)
 		go func() {
-			msgs, _, err := collect(c, topic, start, 5)
+			msgs, _, err := collect(c, topic, start, 5, false)
 			got <- result{msgs, err}
 		}()
 		time.Sleep(500 * time.Millisecond) // reading waits at the end
@@ -151,7 +160,7 @@ func TestReadPartition(t *testing.T) {
 		later := <-got
 		require.NoError(t, later.err)
 		require.Equal(t, 5, len(later.msgs))
-		check(later.msgs, end)
+		check(later.msgs, end, false)
 	}
 
 	// Whole messages, keys and headers too, when they are needed; an
@@ -173,12 +182,16 @@ func TestReadPartition(t *testing.T) {
 type brittleConn struct {
 	net.Conn
 	budget int
+	cut    *atomic.Bool // set when it is cut, if not nil
 }
 
 var errCut = errors.New("connection cut")
 
 func (c *brittleConn) Read(b []byte) (int, error) {
 	if c.budget <= 0 {
+		if c.cut != nil {
+			c.cut.Store(true)
+		}
 		return 0, errCut
 	}
 	n, err := c.Conn.Read(b[:min(len(b), c.budget)])
@@ -186,53 +199,108 @@ func (c *brittleConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// Connections cut at any point of a response, before a fetch's first
-// message or in the middle of a batch, are reopened where reading
-// stopped: nothing is handed over twice, nothing is skipped.
-func TestReadPartitionResumesAfterCutConnections(t *testing.T) {
-	const topic, n = "vigil.fetch.cut", 3000
-	k, _ := fetchTopic(t, topic, n)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
-	rng := rand.New(rand.NewPCG(1, 2))
-	var mu sync.Mutex
-	dials := 0
+// cutOnce returns a client of k whose connections are cut after budget
+// bytes each until one has been.
+func cutOnce(t *testing.T, k config.KafkaConfig, budget int) *stream.Client {
+	t.Helper()
+	var cut atomic.Bool
 	var d net.Dialer
-	c, err := stream.NewClient(k, stream.WithLogger(testkit.Logger(t)), stream.WithDial(func(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := stream.NewClient(k, stream.WithDial(func(ctx context.Context, network, address string) (net.Conn, error) {
 		conn, err := d.DialContext(ctx, network, address)
-		if err != nil {
-			return nil, err
+		if err != nil || cut.Load() {
+			return conn, err
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		dials++
-		// Enough for the metadata and offsets a connection starts with,
-		// then a part of the partition's 2.4 MB (its largest batch, with
-		// the 900 KiB value, is 0.6 MB).
-		return &brittleConn{Conn: conn, budget: 2000 + rng.IntN(1_200_000)}, nil
+		return &brittleConn{Conn: conn, budget: budget, cut: &cut}, nil
 	}))
 	require.NoError(t, err)
-	defer c.Close()
+	t.Cleanup(c.Close)
+	return c
+}
 
-	failures := 0
-	var got []kafka.Message
-	rctx, stop := context.WithCancel(ctx)
-	defer stop()
-	err = c.ReadPartition(rctx, topic, 0, kafka.FirstOffset, func(_ context.Context, run []kafka.Message) error {
-		got = append(got, run...)
-		if len(got) >= n {
-			stop()
+// A connection cut at any point (while connecting, in a fetch's header,
+// among the messages of the first batch that come before the offset
+// asked, in the middle of a batch, between fetches) is reopened where
+// reading stopped: nothing before the offset asked, nothing twice,
+// nothing skipped; uncompressed or not. And reading whole messages again
+// fails or succeeds, whatever the cut.
+func TestReadPartitionResumesAfterCutConnections(t *testing.T) {
+	for _, compression := range []string{"none", "lz4"} {
+		t.Run(compression, func(t *testing.T) {
+			const topic, n, start = "vigil.fetch.cut", 3000, 1234
+			k := testkit.Broker(t)
+			k.Compression = compression
+			c := client(t, k)
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			require.NoError(t, c.EnsureTopics(ctx, stream.Topic{Name: topic, Partitions: 1}))
+			produceFetch(t, c, topic, 0, n)
+
+			cuts := 0
+			for budget := 500; budget < 3_000_000; budget = budget * 3 / 2 {
+				failures := 0
+				var got []kafka.Message
+				rctx, stop := context.WithCancel(ctx)
+				err := cutOnce(t, k, budget).ReadPartition(rctx, topic, 0, start, func(_ context.Context, run []kafka.Message) error {
+					got = append(got, run...)
+					if len(got) >= n-start {
+						stop()
+					}
+					return nil
+				}, stream.ReadOptions{OnError: func(error) { failures++ }})
+				stop()
+				require.ErrorIs(t, err, context.Canceled)
+				require.Equal(t, n-start, len(got), "messages handed over with the first connection cut after %d bytes", budget)
+				for i, m := range got {
+					require.Equal(t, int64(start+i), m.Offset, "cut after %d bytes", budget)
+					require.True(t, bytes.Equal(fetchValue(start+i), m.Value), "value of offset %d", start+i)
+				}
+				cuts += failures
+
+				whole, err := cutOnce(t, k, budget).ReadMessagesAt(ctx, topic, 0, []int64{5, 2500})
+				if err == nil {
+					require.Len(t, whole, 2)
+					require.Equal(t, fetchValue(2500), whole[2500].Value)
+				}
+			}
+			require.Greater(t, cuts, 10, "connections were cut")
+		})
+	}
+}
+
+// A value larger than a buffer, after smaller ones in its batch, is read
+// whole.
+func TestReadPartitionLargeValue(t *testing.T) {
+	k := testkit.Broker(t)
+	c := client(t, k)
+	const topic = "vigil.fetch.large"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	require.NoError(t, c.EnsureTopics(ctx, stream.Topic{Name: topic, Partitions: 1}))
+	large := bytes.Repeat([]byte("a"), 3<<20) // LZ4 makes it small enough to produce
+	w, err := c.NewWriter(topic, stream.WriterOptions{BatchSize: 100})
+	require.NoError(t, err)
+	w.BatchBytes = 8 << 20
+	var msgs []kafka.Message
+	for i := range 10 {
+		v := fmt.Appendf(nil, "small %d", i)
+		if i == 5 {
+			v = large
 		}
-		return nil
-	}, func(error) { failures++ })
-	require.ErrorIs(t, err, context.Canceled)
-	t.Logf("%d connections, %d failed reads", dials, failures)
-	require.Greater(t, failures, 5, "connections were cut")
-	require.Equal(t, n, len(got), "messages handed over")
+		msgs = append(msgs, kafka.Message{Value: v})
+	}
+	require.NoError(t, w.WriteMessages(ctx, msgs...))
+	require.NoError(t, w.Close())
+
+	got, _, err := collect(c, topic, kafka.FirstOffset, 10, false)
+	require.NoError(t, err)
+	require.Equal(t, 10, len(got))
 	for i, m := range got {
 		require.Equal(t, int64(i), m.Offset)
-		require.True(t, bytes.Equal(fetchValue(i), m.Value), "value of offset %d", i)
+		if i == 5 {
+			require.True(t, bytes.Equal(large, m.Value), "the large value")
+		} else {
+			require.Equal(t, fmt.Sprintf("small %d", i), string(m.Value))
+		}
 	}
 }
 
@@ -254,7 +322,7 @@ func TestReadPartitionStops(t *testing.T) {
 				stop()
 			}
 			return nil
-		}, nil)
+		}, stream.ReadOptions{})
 	}()
 	select {
 	case err := <-ended:

@@ -255,7 +255,7 @@ func (a *Archiver) readPartition(ctx, genCtx context.Context, topic string, pa k
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-	}, func(error) { a.metrics.fetchErrors.Inc() })
+	}, stream.ReadOptions{OnError: func(error) { a.metrics.fetchErrors.Inc() }})
 	select {
 	case <-a.drained:
 	case <-genCtx.Done():
