@@ -210,7 +210,7 @@ func (a *Archiver) run(ctx context.Context) {
 	readers.Go(func() {
 		stream.FollowGroup(ctx, a.group, a.logger, func(error) {}, func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment) {
 			a.setOwner(partition{topic, pa.ID}, gen)
-			gen.Start(func(genCtx context.Context) { a.readPartition(ctx, genCtx, topic, pa, runs) })
+			gen.Start(func(genCtx context.Context) { a.readPartition(ctx, genCtx, gen, topic, pa, runs) })
 		})
 	})
 	for done := false; !done; {
@@ -243,7 +243,7 @@ func (a *Archiver) run(ctx context.Context) {
 // loop through runs. When the archiver stops it returns only once what
 // was read is committed: the generation ends as soon as one of its
 // functions returns, and the last commits are made in it.
-func (a *Archiver) readPartition(ctx, genCtx context.Context, topic string, pa kafka.PartitionAssignment, runs chan<- []kafka.Message) {
+func (a *Archiver) readPartition(ctx, genCtx context.Context, gen *kafka.Generation, topic string, pa kafka.PartitionAssignment, runs chan<- []kafka.Message) {
 	rctx, cancel := context.WithCancel(genCtx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, cancel)
@@ -261,19 +261,25 @@ func (a *Archiver) readPartition(ctx, genCtx context.Context, topic string, pa k
 	case <-genCtx.Done():
 	}
 	if genCtx.Err() != nil {
-		a.setOwner(partition{topic, pa.ID}, nil)
+		a.dropOwner(partition{topic, pa.ID}, gen)
 	}
 }
 
-// setOwner records the generation partition p is read in, or that it is
-// not read any more (gen nil).
+// setOwner records the generation partition p is read in.
 func (a *Archiver) setOwner(p partition, gen *kafka.Generation) {
 	a.ownersMu.Lock()
 	defer a.ownersMu.Unlock()
-	if gen == nil {
+	a.owners[p] = gen
+	a.metrics.assigned.Set(float64(len(a.owners)))
+}
+
+// dropOwner records that partition p is not read in gen any more (unless
+// a later generation assigned it already).
+func (a *Archiver) dropOwner(p partition, gen *kafka.Generation) {
+	a.ownersMu.Lock()
+	defer a.ownersMu.Unlock()
+	if a.owners[p] == gen {
 		delete(a.owners, p)
-	} else {
-		a.owners[p] = gen
 	}
 	a.metrics.assigned.Set(float64(len(a.owners)))
 }
