@@ -18,6 +18,7 @@ type metrics struct {
 	alerts            prometheus.Counter
 	republished       prometheus.Counter
 	lag               *prometheus.GaugeVec
+	fetchErrors       prometheus.Counter
 	restoreSeconds    prometheus.Histogram
 	restoreFailures   prometheus.Counter
 	checkpointSeconds prometheus.Histogram
@@ -52,6 +53,8 @@ func newMetrics(reg prometheus.Registerer, profiles []string, p *Processor) *met
 			Help: "Alerts raised again while reading from a checkpoint and not published: they were before the partition changed hands."}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_processor_consumer_lag",
 			Help: "Messages not yet read, per partition this instance owns."}, []string{"topic", "partition"}),
+		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_fetch_errors_total",
+			Help: "Failed fetches from Kafka (retried)."}),
 		restoreSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "vigil_processor_restore_seconds",
 			Help: "Time to load a partition's state from its checkpoint when it is assigned.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 14)}),
 		restoreFailures: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_processor_restore_failures_total",
@@ -65,7 +68,7 @@ func newMetrics(reg prometheus.Registerer, profiles []string, p *Processor) *met
 		m.results[r] = events.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(events, read, m.forwarded, m.scores, m.alerts, m.republished, m.lag, m.restoreSeconds,
+		reg.MustRegister(events, read, m.forwarded, m.scores, m.alerts, m.republished, m.lag, m.fetchErrors, m.restoreSeconds,
 			m.restoreFailures, m.checkpointSeconds, m.checkpointBytes, &stateCollector{p: p, profiles: profiles})
 	}
 	return m

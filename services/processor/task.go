@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/stream"
 )
 
 // tick paces what a task does besides reading: writing forwarded events
@@ -48,7 +49,9 @@ type task struct {
 	recent  *detect.RecentIDs
 
 	next      int64 // offset of the next message to read
-	dirty     bool  // read something since the last checkpoint
+	hwm       int64 // the partition's end, as of the last messages read
+	lastCkpt  time.Time
+	dirty     bool // read something since the last checkpoint
 	ref       ckptRef
 	published map[string]bool // alerts on the alerts topic already, found when restoring
 	// unpublished is set when outputs or forwards could not be written
@@ -327,70 +330,72 @@ func alertIdentity(a alert.Alert) string {
 // process reads the partition until ctx ends or an output cannot be
 // written.
 func (t *task) process(ctx context.Context) {
-	r := t.p.client.NewPartitionReader(t.topic, t.part, t.next)
-	msgs := make(chan kafka.Message, 1024)
+	// A goroutine reads the partition, handing runs of messages over;
+	// the events topic's messages are read without keys and headers,
+	// which the task does not look at.
+	runs := make(chan []kafka.Message, 1)
 	fctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { t.fetch(fctx, r, msgs) })
+	wg.Go(func() {
+		_ = t.p.client.ReadPartition(fctx, t.topic, t.part, t.next, func(ctx context.Context, run []kafka.Message) error {
+			select {
+			case runs <- run:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}, stream.ReadOptions{Whole: !t.source, OnError: func(error) { t.p.metrics.fetchErrors.Inc() }})
+	})
 	defer func() {
 		stop()
 		wg.Wait()
-		r.Close()
 	}()
 
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
-	lastCkpt := time.Now()
-	interval := t.p.cfg.Processor.Checkpoint.Interval
+	t.lastCkpt = time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case m := <-msgs:
-			t.handle(&m, time.Now())
-			if len(t.fwd) >= forwardBatch && !t.flush(ctx) {
-				return
-			}
-		case <-ticker.C:
-			if !t.onTick(ctx, r) {
-				return
-			}
-		}
-		// One reading of the clock per message (for the idle check and
-		// the checkpoint interval alike).
-		now := time.Now()
-		if !t.advance(ctx, now) {
-			return
-		}
-		if t.dirty && now.Sub(lastCkpt) >= interval {
-			if err := t.checkpoint(ctx); err != nil {
-				if ctx.Err() != nil {
+		case run := <-runs:
+			for i := range run {
+				t.handle(&run[i], time.Now())
+				if len(t.fwd) >= forwardBatch && !t.flush(ctx) {
 					return
 				}
-				t.logger.Warn("checkpoint failed, will retry", "err", err)
+				if !t.after(ctx) {
+					return
+				}
 			}
-			lastCkpt = time.Now()
+			t.hwm = run[len(run)-1].HighWaterMark
+		case <-ticker.C:
+			if !t.onTick(ctx) || !t.after(ctx) {
+				return
+			}
 		}
 	}
 }
 
-func (t *task) fetch(ctx context.Context, r *kafka.Reader, out chan<- kafka.Message) {
-	for {
-		m, err := r.FetchMessage(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			t.logger.Warn("fetch failed, retrying", "err", err)
-			backoff.Sleep(ctx, time.Second)
-			continue
-		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return
-		}
+// after closes the windows due, after each message and tick, and
+// checkpoints when one is due; false when an output could not be written.
+func (t *task) after(ctx context.Context) bool {
+	// One reading of the clock (for the idle check and the checkpoint
+	// interval alike).
+	now := time.Now()
+	if !t.advance(ctx, now) {
+		return false
 	}
+	if t.dirty && now.Sub(t.lastCkpt) >= t.p.cfg.Processor.Checkpoint.Interval {
+		if err := t.checkpoint(ctx); err != nil {
+			if ctx.Err() != nil {
+				return false
+			}
+			t.logger.Warn("checkpoint failed, will retry", "err", err)
+		}
+		t.lastCkpt = time.Now()
+	}
+	return true
 }
 
 // handle processes one message, read at now.
@@ -470,7 +475,7 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 }
 
 // onTick writes what waits, reports progress, and updates the metrics.
-func (t *task) onTick(ctx context.Context, r *kafka.Reader) bool {
+func (t *task) onTick(ctx context.Context) bool {
 	if t.source {
 		idle := time.Since(t.lastRead) >= t.p.cfg.Processor.IdleFlush
 		switch {
@@ -487,7 +492,7 @@ func (t *task) onTick(ctx context.Context, r *kafka.Reader) bool {
 	if !t.publish(ctx) {
 		return false
 	}
-	t.p.metrics.lag.WithLabelValues(t.topic, strconv.Itoa(t.part)).Set(float64(max(r.Lag(), 0)))
+	t.p.metrics.lag.WithLabelValues(t.topic, strconv.Itoa(t.part)).Set(float64(max(t.hwm-t.next, 0)))
 	t.publishStats()
 	return true
 }
