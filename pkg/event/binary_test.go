@@ -1,0 +1,122 @@
+package event_test
+
+import (
+	"fmt"
+	"math"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/event"
+)
+
+// The binary form gives back the event it was made from, field for field,
+// with times in UTC.
+func TestBinaryRoundTrip(t *testing.T) {
+	unicode := full(t)
+	unicode.User, unicode.Attrs = "пользователь", map[string]string{"ключ": "значение", "": "empty key"}
+	extremes := full(t)
+	extremes.SrcPort, extremes.DstPort = math.MaxUint16, 0
+	extremes.BytesOut, extremes.BytesIn = math.MaxUint64, 1
+	extremes.Value = -math.MaxFloat64
+	extremes.Timestamp = time.Date(1969, 12, 31, 23, 59, 59, 999999999, time.UTC)
+	extremes.Ingested = time.Date(9999, 12, 31, 23, 59, 59, 1, time.FixedZone("", -7*3600))
+	for name, e := range map[string]*event.Event{"minimal": valid(t), "full": full(t), "unicode": unicode, "extremes": extremes} {
+		t.Run(name, func(t *testing.T) {
+			b := event.AppendBinary(nil, e)
+			require.True(t, event.IsBinary(b))
+			got, err := event.DecodeBinary(b)
+			require.NoError(t, err)
+			requireSameEvent(t, e, got)
+			require.Equal(t, time.UTC, got.Timestamp.Location())
+
+			// Appending to a buffer that holds something already.
+			prefixed := event.AppendBinary([]byte("xyz"), e)
+			require.Equal(t, b, prefixed[3:])
+		})
+	}
+}
+
+// The binary form is told apart from JSON by its first byte.
+func TestIsBinary(t *testing.T) {
+	j, err := event.Encode(valid(t))
+	require.NoError(t, err)
+	require.False(t, event.IsBinary(j))
+	require.False(t, event.IsBinary(nil))
+	require.True(t, event.IsBinary(event.AppendBinary(nil, valid(t))))
+}
+
+// Cut short, lengthened or changed, a binary event is refused with
+// ErrInvalid, never read wrong or with a panic.
+func TestDecodeBinaryRejects(t *testing.T) {
+	b := event.AppendBinary(nil, full(t))
+	for n := range len(b) {
+		_, err := event.DecodeBinary(b[:n])
+		require.ErrorIs(t, err, event.ErrInvalid, "cut to %d bytes", n)
+	}
+	_, err := event.DecodeBinary(append(b[:len(b):len(b)], 0))
+	require.ErrorIs(t, err, event.ErrInvalid, "a byte too many")
+
+	j, err := event.Encode(full(t))
+	require.NoError(t, err)
+	_, err = event.DecodeBinary(j)
+	require.ErrorIs(t, err, event.ErrInvalid, "JSON")
+
+	noTenant := full(t)
+	noTenant.Tenant = ""
+	_, err = event.DecodeBinary(event.AppendBinary(nil, noTenant))
+	require.ErrorIs(t, err, event.ErrInvalid, "validated as Decode validates")
+}
+
+func FuzzDecodeBinary(f *testing.F) {
+	for _, e := range []*event.Event{valid(f), full(f)} {
+		f.Add(event.AppendBinary(nil, e))
+	}
+	f.Add([]byte{1})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := event.DecodeBinary(b)
+		if err != nil {
+			require.Nil(t, e)
+			require.ErrorIs(t, err, event.ErrInvalid)
+			return
+		}
+		require.NoError(t, e.Validate())
+		again, err := event.DecodeBinary(event.AppendBinary(nil, e))
+		require.NoError(t, err, "a decoded event encodes and decodes")
+		requireSameEvent(t, e, again)
+	})
+}
+
+// BenchmarkBinary writes and reads the binary form of a realistic event
+// (trimmed as the processor forwards it), against JSON.
+func BenchmarkBinary(b *testing.B) {
+	e := full(b)
+	e.Message, e.ParseError = "", ""
+	e.Attrs = nil
+	j, err := event.Encode(e)
+	require.NoError(b, err)
+	bin := event.AppendBinary(nil, e)
+	perOp := func(f func() error) float64 {
+		const n = 200_000
+		start := time.Now()
+		for range n {
+			if err := f(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return float64(time.Since(start).Nanoseconds()) / n
+	}
+	var buf []byte
+	for range b.N {
+		enc := perOp(func() error { buf = event.AppendBinary(buf[:0], e); return nil })
+		encJSON := perOp(func() error { var err error; buf, err = event.AppendJSON(buf[:0], e); return err })
+		dec := perOp(func() error { _, err := event.DecodeBinary(bin); return err })
+		decJSON := perOp(func() error { _, err := event.Decode(j); return err })
+		b.Logf("binary: %d bytes, encode %.0f ns, decode %.0f ns; JSON: %d bytes, encode %.0f ns, decode %.0f ns",
+			len(bin), enc, dec, len(j), encJSON, decJSON)
+		fmt.Printf("BENCH name=event_binary_encode value=%.0f unit=ns/op vs=AppendJSON ratio=%.2f\n", enc, enc/encJSON)
+		fmt.Printf("BENCH name=event_binary_decode value=%.0f unit=ns/op vs=Decode ratio=%.2f\n", dec, dec/decJSON)
+	}
+}
