@@ -31,7 +31,8 @@ const (
 const forwardBatch = 2000
 
 // forwardMessage is value, the event of events-topic message m (trimmed
-// for the re-keyed stages), re-keyed by key for stage.
+// for the re-keyed stages, in event's binary form), re-keyed by key for
+// stage.
 func forwardMessage(stage, key string, value []byte, m *kafka.Message) kafka.Message {
 	return kafka.Message{
 		Key:   []byte(key),

@@ -4,8 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/detect"
+	"github.com/vigil-soc/vigil/pkg/event"
+	"github.com/vigil-soc/vigil/pkg/service"
+	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
 func TestForwardedMessagesRoundTrip(t *testing.T) {
@@ -55,4 +62,36 @@ func TestBadRepartitionMessages(t *testing.T) {
 			require.ErrorIs(t, err, errNotRekeyed)
 		})
 	}
+}
+
+// A re-keyed task counts an event forwarded in the binary form, and one
+// forwarded as JSON (as before the binary form), and counts as invalid a
+// value that is neither.
+func TestRekeyedTaskReadsBinaryAndJSON(t *testing.T) {
+	p, err := New(service.Deps{Config: config.Default(), Logger: testkit.Logger(t)})
+	require.NoError(t, err)
+	tk := newTask(p, &kafka.Generation{}, p.repartition, 0)
+	require.NoError(t, tk.reset(0))
+	login := func(i int) *event.Event {
+		e := testkit.FailedLogin("203.0.113.9", time.Date(2026, 3, 2, 9, 0, i, 0, time.UTC))
+		e.Outcome, e.User = event.OutcomeSuccess, "alice"
+		return e
+	}
+	forwarded := func(offset int64, value []byte) *kafka.Message {
+		src := kafka.Message{Partition: 0, Offset: offset}
+		m := forwardMessage("user.name", "alice", value, &src)
+		return &m
+	}
+	counted := func() float64 { return testutil.ToFloat64(p.metrics.results[detect.Counted]) }
+
+	tk.handle(forwarded(1, event.AppendBinary(nil, login(1))), time.Now())
+	require.Equal(t, 1.0, counted(), "binary")
+	asJSON, err := event.Encode(login(2))
+	require.NoError(t, err)
+	tk.handle(forwarded(2, asJSON), time.Now())
+	require.Equal(t, 2.0, counted(), "JSON")
+	require.Zero(t, testutil.ToFloat64(p.metrics.invalid))
+	tk.handle(forwarded(3, []byte{1, 2, 3}), time.Now())
+	require.Equal(t, 2.0, counted())
+	require.Equal(t, 1.0, testutil.ToFloat64(p.metrics.invalid), "neither")
 }

@@ -435,10 +435,7 @@ func (t *task) handle(m *kafka.Message, now time.Time) {
 			continue
 		}
 		if trimmed == nil {
-			if trimmed, err = event.AppendJSON(nil, t.p.topo.trim(ev)); err != nil {
-				t.p.metrics.invalid.Inc() // not seen: it decoded and validated
-				return
-			}
+			trimmed = event.AppendBinary(nil, t.p.topo.trim(ev))
 		}
 		t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
 		t.p.metrics.forwarded.Inc()
@@ -465,7 +462,12 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 		t.p.metrics.results[detect.Ignored].Inc()
 		return
 	}
-	ev, err := event.Decode(m.Value)
+	var ev *event.Event
+	if event.IsBinary(m.Value) {
+		ev, err = event.DecodeBinary(m.Value)
+	} else {
+		ev, err = event.Decode(m.Value) // forwarded as JSON, as before the binary form
+	}
 	if err != nil {
 		t.p.metrics.invalid.Inc()
 		return
