@@ -143,16 +143,8 @@ func (r *binaryReader) uvarint() uint64 {
 }
 
 func (r *binaryReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(r.b)
-	if n <= 0 {
-		r.err = errBinary
-		return 0
-	}
-	r.b = r.b[n:]
-	return v
+	u := r.uvarint() // zig-zag, as binary.AppendVarint writes it
+	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (r *binaryReader) uint64() uint64 {

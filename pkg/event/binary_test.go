@@ -98,22 +98,12 @@ func BenchmarkBinary(b *testing.B) {
 	j, err := event.Encode(e)
 	require.NoError(b, err)
 	bin := event.AppendBinary(nil, e)
-	perOp := func(f func() error) float64 {
-		const n = 200_000
-		start := time.Now()
-		for range n {
-			if err := f(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return float64(time.Since(start).Nanoseconds()) / n
-	}
 	var buf []byte
 	for range b.N {
-		enc := perOp(func() error { buf = event.AppendBinary(buf[:0], e); return nil })
-		encJSON := perOp(func() error { var err error; buf, err = event.AppendJSON(buf[:0], e); return err })
-		dec := perOp(func() error { _, err := event.DecodeBinary(bin); return err })
-		decJSON := perOp(func() error { _, err := event.Decode(j); return err })
+		enc := nsPerOp(b, func() error { buf = event.AppendBinary(buf[:0], e); return nil })
+		encJSON := nsPerOp(b, func() error { var err error; buf, err = event.AppendJSON(buf[:0], e); return err })
+		dec := nsPerOp(b, func() error { _, err := event.DecodeBinary(bin); return err })
+		decJSON := nsPerOp(b, func() error { _, err := event.Decode(j); return err })
 		b.Logf("binary: %d bytes, encode %.0f ns, decode %.0f ns; JSON: %d bytes, encode %.0f ns, decode %.0f ns",
 			len(bin), enc, dec, len(j), encJSON, decJSON)
 		fmt.Printf("BENCH name=event_binary_encode value=%.0f unit=ns/op vs=AppendJSON ratio=%.2f\n", enc, enc/encJSON)

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -112,19 +111,9 @@ func BenchmarkDecode(b *testing.B) {
 	e.Attrs = map[string]string{"pid": "812"}
 	msg, err := event.Encode(e)
 	require.NoError(b, err)
-	perOp := func(decode func() error) float64 {
-		const n = 200_000
-		start := time.Now()
-		for range n {
-			if err := decode(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return float64(time.Since(start).Nanoseconds()) / n
-	}
 	for range b.N {
-		fast := perOp(func() error { _, err := event.Decode(msg); return err })
-		std := perOp(func() error {
+		fast := nsPerOp(b, func() error { _, err := event.Decode(msg); return err })
+		std := nsPerOp(b, func() error {
 			var e event.Event
 			if err := json.Unmarshal(msg, &e); err != nil {
 				return err

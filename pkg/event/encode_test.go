@@ -94,24 +94,14 @@ func FuzzAppendJSON(f *testing.F) {
 func BenchmarkEncode(b *testing.B) {
 	e := full(b)
 	e.Attrs = map[string]string{"pid": "812"}
-	perOp := func(encode func() error) float64 {
-		const n = 200_000
-		start := time.Now()
-		for range n {
-			if err := encode(); err != nil {
-				b.Fatal(err)
-			}
-		}
-		return float64(time.Since(start).Nanoseconds()) / n
-	}
 	var buf []byte
 	for range b.N {
-		fast := perOp(func() error {
+		fast := nsPerOp(b, func() error {
 			var err error
 			buf, err = event.AppendJSON(buf[:0], e)
 			return err
 		})
-		std := perOp(func() error { _, err := json.Marshal(e); return err })
+		std := nsPerOp(b, func() error { _, err := json.Marshal(e); return err })
 		fmt.Printf("BENCH name=event_encode value=%.0f unit=ns/op vs=encoding/json ratio=%.2f\n", fast, fast/std)
 	}
 }

@@ -497,3 +497,16 @@ func FuzzSanitizeUTF8(f *testing.F) {
 		require.Len(t, got, len(s)+3*invalid)
 	})
 }
+
+// nsPerOp runs f 200,000 times and returns the nanoseconds one run took on
+// average; it fails b when f does.
+func nsPerOp(b *testing.B, f func() error) float64 {
+	const n = 200_000
+	start := time.Now()
+	for range n {
+		if err := f(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(time.Since(start).Nanoseconds()) / n
+}
