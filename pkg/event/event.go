@@ -181,6 +181,8 @@ func validID(id string) bool {
 	return all == 1
 }
 
+const hexDigits = "0123456789abcdef"
+
 // lowerHex is 1 for the bytes of lower-case hex, 0 for the others.
 var lowerHex = func() (t [256]byte) {
 	for _, c := range hexDigits {
