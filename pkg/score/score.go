@@ -6,8 +6,12 @@ package score
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
+
+	"github.com/vigil-soc/vigil/pkg/jsonw"
 )
 
 // Explanation says why a score is what it is.
@@ -61,4 +65,61 @@ func ID(tenant, profile, entity string, windowStart time.Time) string {
 	b = append(b, ts...)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
+}
+
+// AppendJSON appends s's JSON encoding to dst: exactly the bytes
+// encoding/json writes for s, without its reflection (the processor
+// publishes a score per entity and window). It fails, like encoding/json,
+// for a NaN or infinite number and for a time outside the years 0..9999;
+// dst is then returned unchanged.
+func AppendJSON(dst []byte, s *Score) ([]byte, error) {
+	x := &s.Explanation
+	for _, f := range [...]struct {
+		name string
+		v    float64
+	}{{"anomaly_score", s.AnomalyScore}, {"observed", x.Observed}, {"expected", x.Expected}, {"spread", x.Spread}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return dst, fmt.Errorf("encode score %s: %s: unsupported value %v", s.ID, f.name, f.v)
+		}
+	}
+	for _, t := range [...]time.Time{s.WindowStart, s.WindowEnd} {
+		if y := t.Year(); y < 0 || y > 9999 {
+			return dst, fmt.Errorf("encode score %s: year %d outside [0,9999]", s.ID, y)
+		}
+	}
+	b := append(dst, `{"vigil.version":`...)
+	b = strconv.AppendInt(b, int64(s.Version), 10)
+	b = append(b, `,"id":`...)
+	b = jsonw.AppendString(b, s.ID)
+	b = append(b, `,"tenant":`...)
+	b = jsonw.AppendString(b, s.Tenant)
+	b = append(b, `,"profile":`...)
+	b = jsonw.AppendString(b, s.Profile)
+	b = append(b, `,"entity":`...)
+	b = jsonw.AppendString(b, s.Entity)
+	b = append(b, `,"entity_field":`...)
+	b = jsonw.AppendString(b, s.EntityField)
+	b = append(b, `,"window_start":`...)
+	b = jsonw.AppendTime(b, s.WindowStart)
+	b = append(b, `,"window_end":`...)
+	b = jsonw.AppendTime(b, s.WindowEnd)
+	b = append(b, `,"anomaly_score":`...)
+	b = jsonw.AppendFloat(b, s.AnomalyScore)
+	b = append(b, `,"explanation":{"feature":`...)
+	b = jsonw.AppendString(b, x.Feature)
+	b = append(b, `,"observed":`...)
+	b = jsonw.AppendFloat(b, x.Observed)
+	b = append(b, `,"expected":`...)
+	b = jsonw.AppendFloat(b, x.Expected)
+	b = append(b, `,"spread":`...)
+	b = jsonw.AppendFloat(b, x.Spread)
+	b = append(b, `,"samples":`...)
+	b = strconv.AppendUint(b, x.Samples, 10)
+	if x.Season != "" {
+		b = append(b, `,"season":`...)
+		b = jsonw.AppendString(b, x.Season)
+	}
+	b = append(b, `,"method":`...)
+	b = jsonw.AppendString(b, x.Method)
+	return append(b, '}', '}'), nil
 }

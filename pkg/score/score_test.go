@@ -2,6 +2,7 @@ package score_test
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 
@@ -74,4 +75,71 @@ func TestScoreJSON(t *testing.T) {
 	require.True(t, s.WindowStart.Equal(back.WindowStart))
 	back.WindowStart, back.WindowEnd, s.WindowStart, s.WindowEnd = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	require.Equal(t, s, back)
+}
+
+// sample is a score with every field set.
+func sample() score.Score {
+	start := t0
+	return score.Score{
+		Version: 1, ID: score.ID("acme", "brute_force", "203.0.113.7", start), Tenant: "acme",
+		Profile: "brute_force", Entity: "203.0.113.7", EntityField: "source.ip",
+		WindowStart: start, WindowEnd: start.Add(5 * time.Minute), AnomalyScore: 0.9999991,
+		Explanation: score.Explanation{Feature: "failed_logins", Observed: 41, Expected: 2.25, Spread: 1.5e-7,
+			Samples: 288, Season: "mon-09", Method: "negbin_ewma"},
+	}
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	noSeason := sample()
+	noSeason.Explanation.Season = ""
+	odd := sample()
+	odd.Entity, odd.Tenant = "alice|<script>&\"\u2028\xff", ""
+	odd.WindowStart = time.Date(2026, 3, 2, 9, 0, 0, 123, time.FixedZone("", 5*3600+30*60))
+	odd.AnomalyScore, odd.Explanation.Observed, odd.Explanation.Expected = 0, 1e21, -1e-7
+	for name, s := range map[string]score.Score{"full": sample(), "no season": noSeason, "odd": odd, "zero": {}} {
+		t.Run(name, func(t *testing.T) {
+			want, err := json.Marshal(s)
+			require.NoError(t, err)
+			got, err := score.AppendJSON([]byte("prefix"), &s)
+			require.NoError(t, err)
+			require.Equal(t, "prefix"+string(want), string(got))
+		})
+	}
+}
+
+func TestAppendJSONRejectsWhatEncodingJSONRejects(t *testing.T) {
+	nan := sample()
+	nan.AnomalyScore = math.NaN()
+	inf := sample()
+	inf.Explanation.Spread = math.Inf(1)
+	year := sample()
+	year.WindowEnd = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for name, s := range map[string]score.Score{"NaN": nan, "Inf": inf, "year 10000": year} {
+		t.Run(name, func(t *testing.T) {
+			_, err := json.Marshal(s)
+			require.Error(t, err)
+			got, err := score.AppendJSON([]byte("x"), &s)
+			require.Error(t, err)
+			require.Equal(t, "x", string(got), "dst unchanged")
+		})
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	s := sample()
+	f.Add(s.Entity, s.Explanation.Season, s.AnomalyScore, s.Explanation.Observed, uint64(288), int64(0))
+	f.Add("", "", 0.0, -1.5e-9, uint64(0), int64(-1))
+	f.Fuzz(func(t *testing.T, entity, season string, anomaly, observed float64, samples uint64, nanos int64) {
+		s := sample()
+		s.Entity, s.Explanation.Season, s.AnomalyScore, s.Explanation.Observed, s.Explanation.Samples = entity, season, anomaly, observed, samples
+		s.WindowStart = s.WindowStart.Add(time.Duration(nanos % int64(200*365*24*time.Hour)))
+		want, werr := json.Marshal(s)
+		got, gerr := score.AppendJSON(nil, &s)
+		if werr != nil {
+			require.Error(t, gerr)
+			return
+		}
+		require.NoError(t, gerr)
+		require.Equal(t, string(want), string(got))
+	})
 }
