@@ -14,6 +14,7 @@ import (
 	"github.com/vigil-soc/vigil/pkg/backoff"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/labels"
+	"github.com/vigil-soc/vigil/pkg/score"
 )
 
 // outputs writes scores and alerts; every task shares it.
@@ -72,10 +73,11 @@ func (o *outputs) publish(ctx context.Context, out detect.Output, skip map[strin
 	}
 	if len(out.Scores) > 0 {
 		msgs := make([]kafka.Message, 0, len(out.Scores))
-		for _, s := range out.Scores {
-			b, err := json.Marshal(s)
+		for i := range out.Scores {
+			s := &out.Scores[i]
+			b, err := score.AppendJSON(nil, s)
 			if err != nil {
-				return fmt.Errorf("encode score: %w", err)
+				return err
 			}
 			msgs = append(msgs, kafka.Message{Key: []byte(s.Entity), Value: b})
 		}
