@@ -104,8 +104,6 @@ func BenchmarkBinary(b *testing.B) {
 		encJSON := nsPerOp(b, func() error { var err error; buf, err = event.AppendJSON(buf[:0], e); return err })
 		dec := nsPerOp(b, func() error { _, err := event.DecodeBinary(bin); return err })
 		decJSON := nsPerOp(b, func() error { _, err := event.Decode(j); return err })
-		b.Logf("binary: %d bytes, encode %.0f ns, decode %.0f ns; JSON: %d bytes, encode %.0f ns, decode %.0f ns",
-			len(bin), enc, dec, len(j), encJSON, decJSON)
 		fmt.Printf("BENCH name=event_binary_encode value=%.0f unit=ns/op vs=AppendJSON ratio=%.2f\n", enc, enc/encJSON)
 		fmt.Printf("BENCH name=event_binary_decode value=%.0f unit=ns/op vs=Decode ratio=%.2f\n", dec, dec/decJSON)
 	}
