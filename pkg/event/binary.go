@@ -51,7 +51,11 @@ func AppendBinary(dst []byte, e *Event) []byte {
 	b = binary.AppendUvarint(b, uint64(e.DstPort))
 	b = binary.AppendUvarint(b, e.BytesOut)
 	b = binary.AppendUvarint(b, e.BytesIn)
-	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.Value))
+	v := e.Value
+	if v == 0 {
+		v = 0 // -0 too, as in JSON, which leaves a zero value out
+	}
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 	b = binary.AppendUvarint(b, uint64(len(e.Attrs)))
 	keys := make([]string, 0, len(e.Attrs))
 	for k := range e.Attrs {
@@ -100,10 +104,10 @@ func DecodeBinary(b []byte) (*Event, error) {
 	e.BytesOut, e.BytesIn = r.uvarint(), r.uvarint()
 	e.Value = math.Float64frombits(r.uint64())
 	if n := r.uvarint(); n > 0 && r.err == nil {
-		if n > uint64(len(r.b)) { // each label takes two bytes at least
+		if n > uint64(len(r.b))/2 { // each label takes two bytes at least
 			r.err = errBinary
 		} else {
-			e.Attrs = make(map[string]string, n)
+			e.Attrs = make(map[string]string, min(n, 16))
 			for range n {
 				k := r.str()
 				e.Attrs[k] = r.str()

@@ -1,8 +1,10 @@
 package event_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
@@ -36,6 +38,35 @@ func TestBinaryRoundTrip(t *testing.T) {
 			require.Equal(t, b, prefixed[3:])
 		})
 	}
+}
+
+// A value of -0 comes back as 0, as it does through JSON.
+func TestBinaryNegativeZero(t *testing.T) {
+	e := full(t)
+	e.Value = math.Copysign(0, -1)
+	got, err := event.DecodeBinary(event.AppendBinary(nil, e))
+	require.NoError(t, err)
+	require.False(t, math.Signbit(got.Value))
+	j, err := event.Encode(e)
+	require.NoError(t, err)
+	viaJSON, err := event.Decode(j)
+	require.NoError(t, err)
+	require.Equal(t, math.Float64bits(viaJSON.Value), math.Float64bits(got.Value))
+}
+
+// A label count the bytes left cannot hold is refused before anything is
+// allocated for it.
+func TestDecodeBinaryRefusesHugeLabelCounts(t *testing.T) {
+	b := event.AppendBinary(nil, valid(t))
+	b = b[:len(b)-1] // the label count, 0
+	b = binary.AppendUvarint(b, 100_000)
+	b = append(b, make([]byte, 100_000)...) // room for 50,000 labels at most
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := event.DecodeBinary(b)
+	runtime.ReadMemStats(&after)
+	require.ErrorIs(t, err, event.ErrInvalid)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(64<<10), "bytes allocated")
 }
 
 // The binary form is told apart from JSON by its first byte.
