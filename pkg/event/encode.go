@@ -21,11 +21,11 @@ func AppendJSON(dst []byte, e *Event) ([]byte, error) {
 	if math.IsNaN(e.Value) || math.IsInf(e.Value, 0) {
 		return dst, fmt.Errorf("encode event %s: vigil.value: unsupported value %v", e.ID, e.Value)
 	}
-	if y := e.Timestamp.Year(); y < 0 || y > 9999 {
-		return dst, fmt.Errorf("encode event %s: @timestamp: year %d outside [0,9999]", e.ID, y)
+	if err := jsonw.CheckTime(e.Timestamp); err != nil {
+		return dst, fmt.Errorf("encode event %s: @timestamp: %w", e.ID, err)
 	}
-	if y := e.Ingested.Year(); y < 0 || y > 9999 {
-		return dst, fmt.Errorf("encode event %s: event.ingested: year %d outside [0,9999]", e.ID, y)
+	if err := jsonw.CheckTime(e.Ingested); err != nil {
+		return dst, fmt.Errorf("encode event %s: event.ingested: %w", e.ID, err)
 	}
 	b := append(dst, `{"vigil.version":`...)
 	b = strconv.AppendInt(b, int64(e.Version), 10)

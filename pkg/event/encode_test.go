@@ -58,6 +58,7 @@ func TestAppendJSONRejectsWhatEncodingJSONRejects(t *testing.T) {
 		"inf":        func(e *event.Event) { e.Value = math.Inf(-1) },
 		"year 10000": func(e *event.Event) { e.Timestamp = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) },
 		"year -1":    func(e *event.Event) { e.Ingested = time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC) },
+		"zone +24h":  func(e *event.Event) { e.Ingested = e.Ingested.In(time.FixedZone("", 24*3600)) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := full(t)

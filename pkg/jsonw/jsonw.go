@@ -4,11 +4,24 @@
 package jsonw
 
 import (
+	"fmt"
 	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
 )
+
+// CheckTime fails for a time encoding/json refuses to write: a year
+// outside 0..9999, or a zone offset of a day or more.
+func CheckTime(t time.Time) error {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Errorf("year %d outside [0,9999]", y)
+	}
+	if _, off := t.Zone(); off <= -24*3600 || off >= 24*3600 {
+		return fmt.Errorf("zone offset %ds is a day or more", off)
+	}
+	return nil
+}
 
 // AppendTime writes t as time.Time's MarshalJSON does: RFC 3339 with
 // nanoseconds, trailing zeros dropped.

@@ -83,8 +83,8 @@ func AppendJSON(dst []byte, s *Score) ([]byte, error) {
 		}
 	}
 	for _, t := range [...]time.Time{s.WindowStart, s.WindowEnd} {
-		if y := t.Year(); y < 0 || y > 9999 {
-			return dst, fmt.Errorf("encode score %s: year %d outside [0,9999]", s.ID, y)
+		if err := jsonw.CheckTime(t); err != nil {
+			return dst, fmt.Errorf("encode score %s: %w", s.ID, err)
 		}
 	}
 	b := append(dst, `{"vigil.version":`...)

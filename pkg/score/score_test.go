@@ -114,7 +114,9 @@ func TestAppendJSONRejectsWhatEncodingJSONRejects(t *testing.T) {
 	inf.Explanation.Spread = math.Inf(1)
 	year := sample()
 	year.WindowEnd = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
-	for name, s := range map[string]score.Score{"NaN": nan, "Inf": inf, "year 10000": year} {
+	zone := sample()
+	zone.WindowStart = zone.WindowStart.In(time.FixedZone("", -24*3600))
+	for name, s := range map[string]score.Score{"NaN": nan, "Inf": inf, "year 10000": year, "zone -24h": zone} {
 		t.Run(name, func(t *testing.T) {
 			_, err := json.Marshal(s)
 			require.Error(t, err)
