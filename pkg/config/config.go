@@ -415,7 +415,18 @@ type ProcessorConfig struct {
 	SessionTimeout time.Duration `mapstructure:"session_timeout" yaml:"session_timeout"`
 	// Checkpoint configures the checkpoints of each partition's state.
 	Checkpoint CheckpointConfig `mapstructure:"checkpoint" yaml:"checkpoint"`
+	// ForwardFormat is how events are written to the repartition topic:
+	// "binary" (pkg/event's binary form, smaller and cheaper) or "json"
+	// (the envelope). Both are always read; "json" is for rolling
+	// upgrades from versions that read JSON only. Default binary.
+	ForwardFormat string `mapstructure:"forward_format" yaml:"forward_format"`
 }
+
+// The values of processor.forward_format.
+const (
+	ForwardBinary = "binary"
+	ForwardJSON   = "json"
+)
 
 // CheckpointConfig configures how the processor writes each partition's
 // state to its changelog topic.
@@ -790,6 +801,7 @@ func Default() Config {
 				Interval:   10 * time.Second,
 				ChunkBytes: 512 << 10,
 			},
+			ForwardFormat: ForwardBinary,
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
@@ -986,6 +998,9 @@ func (c *Config) Validate() error {
 		v.add("processor.session_timeout", fmt.Sprintf("must be from 1s to 30m (Kafka accepts 6s to 5m unless its brokers say otherwise), got %s", p.SessionTimeout))
 	}
 	v.positive("processor.checkpoint.interval", float64(p.Checkpoint.Interval))
+	if p.ForwardFormat != ForwardBinary && p.ForwardFormat != ForwardJSON {
+		v.add("processor.forward_format", fmt.Sprintf("%q is not one of binary, json", p.ForwardFormat))
+	}
 	if p.Checkpoint.ChunkBytes < 1<<10 || p.Checkpoint.ChunkBytes > 900<<10 {
 		v.add("processor.checkpoint.chunk_bytes", fmt.Sprintf("must be from 1KiB to 900KiB, got %d", p.Checkpoint.ChunkBytes))
 	}

@@ -198,6 +198,7 @@ func TestLoadRejectsPager(t *testing.T) {
 		{"pager.output=file"}, {"pager.session_timeout=10ms"}, {"pager.max_pending=0"}, {"pager.retry.max_attempts=0"},
 		{"pager.retry.max_backoff=1ms"}, {"pager.grafana_url=grafana"}, {"kafka.topics.silences=vigil.alerts"},
 		{"pager.dedup_window=0s"}, {"pager.commit_interval=0s"},
+		{"processor.forward_format=avro"},
 	} {
 		key, _, _ := strings.Cut(set[0], "=")
 		_, err := Load(Source{Set: set, Environ: []string{}})

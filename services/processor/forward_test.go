@@ -95,3 +95,38 @@ func TestRekeyedTaskReadsBinaryAndJSON(t *testing.T) {
 	require.Equal(t, 2.0, counted())
 	require.Equal(t, 1.0, testutil.ToFloat64(p.metrics.invalid), "neither")
 }
+
+// A source task forwards events in processor.forward_format.
+func TestForwardFormat(t *testing.T) {
+	for format, isForm := range map[string]func([]byte) bool{
+		config.ForwardBinary: event.IsBinary,
+		config.ForwardJSON:   func(b []byte) bool { return len(b) > 0 && b[0] == '{' },
+	} {
+		t.Run(format, func(t *testing.T) {
+			cfg := config.Default()
+			cfg.Processor.ForwardFormat = format
+			p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
+			require.NoError(t, err)
+			tk := newTask(p, &kafka.Generation{}, cfg.Kafka.Topics.Events, 0)
+			require.NoError(t, tk.reset(0))
+			e := testkit.FailedLogin("203.0.113.9", time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
+			e.Host, e.User = "bastion", "alice"
+			v, err := event.Encode(e)
+			require.NoError(t, err)
+			tk.handle(&kafka.Message{Partition: 0, Offset: 7, Value: v}, time.Now())
+			require.NotEmpty(t, tk.fwd, "forwarded for the host.name and user.name stages")
+			for _, m := range tk.fwd {
+				require.True(t, isForm(m.Value), "%q", m.Value)
+				var got *event.Event
+				if event.IsBinary(m.Value) {
+					got, err = event.DecodeBinary(m.Value)
+				} else {
+					got, err = event.Decode(m.Value)
+				}
+				require.NoError(t, err)
+				require.Equal(t, "alice", got.User)
+				require.Empty(t, got.Message, "trimmed")
+			}
+		})
+	}
+}

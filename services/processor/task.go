@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-soc/vigil/pkg/alert"
 	"github.com/vigil-soc/vigil/pkg/backoff"
+	"github.com/vigil-soc/vigil/pkg/config"
 	"github.com/vigil-soc/vigil/pkg/detect"
 	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/stream"
@@ -360,6 +361,9 @@ func (t *task) process(ctx context.Context) {
 			return
 		case run := <-runs:
 			for i := range run {
+				if ctx.Err() != nil {
+					return // the partition is let go: hand over at once
+				}
 				t.handle(&run[i], time.Now())
 				if len(t.fwd) >= forwardBatch && !t.flush(ctx) {
 					return
@@ -435,7 +439,10 @@ func (t *task) handle(m *kafka.Message, now time.Time) {
 			continue
 		}
 		if trimmed == nil {
-			trimmed = event.AppendBinary(nil, t.p.topo.trim(ev))
+			if trimmed, err = t.p.encodeForward(t.p.topo.trim(ev)); err != nil {
+				t.p.metrics.invalid.Inc() // not seen: it decoded and validated
+				return
+			}
 		}
 		t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
 		t.p.metrics.forwarded.Inc()
@@ -466,7 +473,7 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 	if event.IsBinary(m.Value) {
 		ev, err = event.DecodeBinary(m.Value)
 	} else {
-		ev, err = event.Decode(m.Value) // forwarded as JSON, as before the binary form
+		ev, err = event.Decode(m.Value) // forwarded as JSON (processor.forward_format)
 	}
 	if err != nil {
 		t.p.metrics.invalid.Inc()
@@ -474,6 +481,14 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 	}
 	res := t.engines[i].Observe(ev, detect.Position{Partition: rk.from, Offset: rk.offset}, now)
 	t.p.metrics.results[res].Inc()
+}
+
+// encodeForward is ev as it is forwarded: in processor.forward_format.
+func (p *Processor) encodeForward(ev *event.Event) ([]byte, error) {
+	if p.cfg.Processor.ForwardFormat == config.ForwardJSON {
+		return event.AppendJSON(nil, ev)
+	}
+	return event.AppendBinary(nil, ev), nil
 }
 
 // onTick writes what waits, reports progress, and updates the metrics.
