@@ -209,6 +209,7 @@ func (a *Archiver) run(ctx context.Context) {
 	var readers sync.WaitGroup
 	readers.Go(func() {
 		stream.FollowGroup(ctx, a.group, a.logger, func(error) {}, func(gen *kafka.Generation, topic string, pa kafka.PartitionAssignment) {
+			a.commits.assigned(partition{topic, pa.ID}, pa.Offset)
 			a.setOwner(partition{topic, pa.ID}, gen)
 			gen.Start(func(genCtx context.Context) { a.readPartition(ctx, genCtx, gen, topic, pa, runs) })
 		})

@@ -59,6 +59,21 @@ func (c *commits) track(msgs []kafka.Message) []*mark {
 	return marks
 }
 
+// assigned takes, for partition p newly assigned to this archiver, the
+// offset its consumer group has committed (next, the offset to read next;
+// negative when none) as the highest committed: one this archiver
+// counted as committed may not have been (its generation had ended), and
+// the batches read again from there must commit it.
+func (c *commits) assigned(p partition, next int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if next < 0 {
+		delete(c.committed, p)
+		return
+	}
+	c.committed[p] = next - 1
+}
+
 // lag is how far behind the end of topic's partitions reading is, as of
 // the last message read from each.
 func (c *commits) lag(topic string) int64 {

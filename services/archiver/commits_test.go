@@ -43,3 +43,20 @@ func TestCommitsNeverMoveBack(t *testing.T) {
 	next := c.track(msgs(0, 4))
 	require.Equal(t, []kafka.Message{{Topic: "t", Partition: 0, Offset: 4}}, c.done(next))
 }
+
+// A partition assigned again starts from what its group committed: offsets
+// this archiver counted as committed, but whose commit was skipped (the
+// partition's generation had ended), are committed by the batches read
+// again.
+func TestCommitsStartFromTheGroupsOffsetWhenAssigned(t *testing.T) {
+	c := newCommits()
+	p := partition{"t", 0}
+	c.assigned(p, kafka.FirstOffset)
+	first := c.track(msgs(0, 0, 1, 2, 3))
+	// Counted as committed; the commit is not made (its generation ended).
+	require.Equal(t, []kafka.Message{{Topic: "t", Partition: 0, Offset: 3}}, c.done(first))
+	// Assigned again: the group has offset 2 as the next to read.
+	c.assigned(p, 2)
+	again := c.track(msgs(0, 2, 3))
+	require.Equal(t, []kafka.Message{{Topic: "t", Partition: 0, Offset: 3}}, c.done(again))
+}
