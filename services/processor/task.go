@@ -509,7 +509,9 @@ func (t *task) onTick(ctx context.Context) bool {
 	if !t.publish(ctx) {
 		return false
 	}
-	t.p.metrics.lag.WithLabelValues(t.topic, strconv.Itoa(t.part)).Set(float64(max(t.hwm-t.next, 0)))
+	if t.next >= 0 { // an offset, not kafka.FirstOffset before the first run
+		t.p.metrics.lag.WithLabelValues(t.topic, strconv.Itoa(t.part)).Set(float64(max(t.hwm-t.next, 0)))
+	}
 	t.publishStats()
 	return true
 }
