@@ -99,3 +99,23 @@ func CloseGroup(ctx context.Context, g *kafka.ConsumerGroup) error {
 		return fmt.Errorf("leaving the consumer group: %w", ctx.Err())
 	}
 }
+
+// CommitInGeneration commits offsets (the next offset to read, per topic
+// and partition) for gen's member in gen: the group refuses them once gen
+// has ended. It fails with the first partition the group refused.
+func (c *Client) CommitInGeneration(ctx context.Context, gen *kafka.Generation, offsets map[string][]kafka.OffsetCommit) error {
+	res, err := c.KafkaClient().OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID: gen.GroupID, GenerationID: int(gen.ID), MemberID: gen.MemberID, Topics: offsets,
+	})
+	if err != nil {
+		return fmt.Errorf("commit offsets: %w", err)
+	}
+	for topic, parts := range res.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+		}
+	}
+	return nil
+}

@@ -507,18 +507,8 @@ func (a *Archiver) commitOffsets(ctx context.Context, ready []kafka.Message) err
 	}
 	a.ownersMu.Unlock()
 	for gen, topics := range byGen {
-		res, err := a.client.KafkaClient().OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-			GroupID: gen.GroupID, GenerationID: int(gen.ID), MemberID: gen.MemberID, Topics: topics,
-		})
-		if err != nil {
-			return fmt.Errorf("commit offsets: %w", err)
-		}
-		for topic, parts := range res.Topics {
-			for _, p := range parts {
-				if p.Error != nil {
-					return fmt.Errorf("commit offset of %s/%d: %w", topic, p.Partition, p.Error)
-				}
-			}
+		if err := a.client.CommitInGeneration(ctx, gen, topics); err != nil {
+			return err
 		}
 	}
 	return nil

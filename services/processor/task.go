@@ -630,15 +630,8 @@ func (t *task) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := kc.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
-		GroupID: t.gen.GroupID, GenerationID: int(t.gen.ID), MemberID: t.gen.MemberID,
-		Topics: map[string][]kafka.OffsetCommit{t.topic: {{Partition: t.part, Offset: t.next, Metadata: ref.String()}}},
-	})
-	if err == nil {
-		for _, p := range res.Topics[t.topic] {
-			err = errors.Join(err, p.Error)
-		}
-	}
+	err = c.CommitInGeneration(ctx, t.gen,
+		map[string][]kafka.OffsetCommit{t.topic: {{Partition: t.part, Offset: t.next, Metadata: ref.String()}}})
 	if err != nil {
 		return fmt.Errorf("commit offset %d with checkpoint %s: %w", t.next, ref.id, err)
 	}
