@@ -262,7 +262,7 @@ func (s *taskState) readFrom(b []byte) error {
 	if v := b[len(stateMagic)]; v != stateVersion {
 		return fmt.Errorf("%w: format version %d, this processor reads %d", errState, v, stateVersion)
 	}
-	r := stateReader{b: b[len(stateMagic)+1:]}
+	r := byteReader{b: b[len(stateMagic)+1:], bad: errState}
 	s.next = int64(r.uvarint())
 	n := r.count(2)
 	s.alertEnds = make(map[int]int64, n)
@@ -282,19 +282,21 @@ func (s *taskState) readFrom(b []byte) error {
 	return r.err
 }
 
-// stateReader reads what taskState.writeTo wrote; the first error sticks.
-type stateReader struct {
+// byteReader reads uvarints and length-prefixed bytes (a task's state, a
+// bundle); the first error sticks, wrapping bad.
+type byteReader struct {
 	b   []byte
+	bad error
 	err error
 }
 
-func (r *stateReader) uvarint() uint64 {
+func (r *byteReader) uvarint() uint64 {
 	if r.err != nil {
 		return 0
 	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
-		r.err = fmt.Errorf("%w: truncated", errState)
+		r.err = fmt.Errorf("%w: truncated", r.bad)
 		return 0
 	}
 	r.b = r.b[n:]
@@ -303,22 +305,22 @@ func (r *stateReader) uvarint() uint64 {
 
 // count reads a count of items at least min bytes each, checked against
 // what is left.
-func (r *stateReader) count(min int) int {
+func (r *byteReader) count(min int) int {
 	n := r.uvarint()
 	if n > uint64(len(r.b)/min) {
-		r.err = fmt.Errorf("%w: count %d exceeds the input", errState, n)
+		r.err = fmt.Errorf("%w: count %d exceeds the input", r.bad, n)
 		return 0
 	}
 	return int(n)
 }
 
-func (r *stateReader) bytes() []byte {
+func (r *byteReader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil {
 		return nil
 	}
 	if n > uint64(len(r.b)) {
-		r.err = fmt.Errorf("%w: truncated", errState)
+		r.err = fmt.Errorf("%w: truncated", r.bad)
 		return nil
 	}
 	v := r.b[:n:n]
