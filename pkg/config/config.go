@@ -416,16 +416,19 @@ type ProcessorConfig struct {
 	// Checkpoint configures the checkpoints of each partition's state.
 	Checkpoint CheckpointConfig `mapstructure:"checkpoint" yaml:"checkpoint"`
 	// ForwardFormat is how events are written to the repartition topic:
-	// "binary" (pkg/event's binary form, smaller and cheaper) or "json"
-	// (the envelope). Both are always read; "json" is for rolling
-	// upgrades from versions that read JSON only. Default binary.
+	// "bundles" (many events of one partition in one message, each in
+	// pkg/event's binary form), "binary" (one message per event, in the
+	// binary form) or "json" (one message per event, the envelope). All
+	// three are always read; "binary" and "json" are for rolling upgrades
+	// from versions that read only those. Default bundles.
 	ForwardFormat string `mapstructure:"forward_format" yaml:"forward_format"`
 }
 
 // The values of processor.forward_format.
 const (
-	ForwardBinary = "binary"
-	ForwardJSON   = "json"
+	ForwardBundles = "bundles"
+	ForwardBinary  = "binary"
+	ForwardJSON    = "json"
 )
 
 // CheckpointConfig configures how the processor writes each partition's
@@ -801,7 +804,7 @@ func Default() Config {
 				Interval:   10 * time.Second,
 				ChunkBytes: 512 << 10,
 			},
-			ForwardFormat: ForwardBinary,
+			ForwardFormat: ForwardBundles,
 		},
 		Archiver: ArchiverConfig{
 			GroupID:         "vigil-archiver",
@@ -998,8 +1001,8 @@ func (c *Config) Validate() error {
 		v.add("processor.session_timeout", fmt.Sprintf("must be from 1s to 30m (Kafka accepts 6s to 5m unless its brokers say otherwise), got %s", p.SessionTimeout))
 	}
 	v.positive("processor.checkpoint.interval", float64(p.Checkpoint.Interval))
-	if p.ForwardFormat != ForwardBinary && p.ForwardFormat != ForwardJSON {
-		v.add("processor.forward_format", fmt.Sprintf("%q is not one of binary, json", p.ForwardFormat))
+	if p.ForwardFormat != ForwardBundles && p.ForwardFormat != ForwardBinary && p.ForwardFormat != ForwardJSON {
+		v.add("processor.forward_format", fmt.Sprintf("%q is not one of bundles, binary, json", p.ForwardFormat))
 	}
 	if p.Checkpoint.ChunkBytes < 1<<10 || p.Checkpoint.ChunkBytes > 900<<10 {
 		v.add("processor.checkpoint.chunk_bytes", fmt.Sprintf("must be from 1KiB to 900KiB, got %d", p.Checkpoint.ChunkBytes))

@@ -25,10 +25,17 @@ const (
 	// hdrTo sends a message to the partition it names instead of the
 	// one its key hashes to.
 	hdrTo = "vigil-to"
+	// hdrBundle marks a bundle of events forwarded from events partition
+	// "<partition>" (see bundle.go).
+	hdrBundle = "vigil-bundle"
 )
 
-// forwardBatch is how many forwarded events wait before they are written.
-const forwardBatch = 2000
+// forwardBatch is how many forwarded events wait before they are written
+// one message each; forwardBundled, in bundles.
+const (
+	forwardBatch   = 2000
+	forwardBundled = 16384
+)
 
 // forwardMessage is value, the event of events-topic message m (trimmed
 // for the re-keyed stages, in event's binary form), re-keyed by key for
@@ -67,6 +74,7 @@ func progressMessage(from, to int, eventTime time.Time, idle bool) kafka.Message
 // rekeyed is one message of the repartition topic, decoded.
 type rekeyed struct {
 	progress bool
+	bundle   bool
 	// from is the events partition the message comes from.
 	from int
 	// Forwarded events: the stage and the offset on the events topic.
@@ -82,9 +90,11 @@ var errNotRekeyed = errors.New("not a repartition message")
 // parseRekeyed decodes a message of the repartition topic.
 func parseRekeyed(m *kafka.Message) (rekeyed, error) {
 	var r rekeyed
-	var from, progress string
+	var from, progress, bundle string
 	for _, h := range m.Headers {
 		switch h.Key {
+		case hdrBundle:
+			bundle = string(h.Value)
 		case hdrStage:
 			r.stage = string(h.Value)
 		case hdrFrom:
@@ -95,6 +105,11 @@ func parseRekeyed(m *kafka.Message) (rekeyed, error) {
 	}
 	var err error
 	switch {
+	case bundle != "":
+		r.bundle = true
+		if r.from, err = strconv.Atoi(bundle); err != nil || r.from < 0 {
+			return r, fmt.Errorf("%w: header %s %q", errNotRekeyed, hdrBundle, bundle)
+		}
 	case progress != "":
 		r.progress = true
 		if r.from, err = strconv.Atoi(progress); err != nil {

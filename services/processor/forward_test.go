@@ -1,6 +1,7 @@
 package processor
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -64,12 +65,14 @@ func TestBadRepartitionMessages(t *testing.T) {
 	}
 }
 
-// A re-keyed task counts an event forwarded in the binary form, and one
-// forwarded as JSON (as before the binary form), and counts as invalid a
-// value that is neither.
+// A re-keyed task counts an event forwarded in the binary form, one
+// forwarded as JSON (as before the binary form) and the events of a
+// bundle, counts as invalid a value that is neither, and counts a bundle
+// read again as copies.
 func TestRekeyedTaskReadsBinaryAndJSON(t *testing.T) {
 	p, err := New(service.Deps{Config: config.Default(), Logger: testkit.Logger(t)})
 	require.NoError(t, err)
+	p.partitions = p.cfg.Kafka.Partitions // as connect finds them
 	tk := newTask(p, &kafka.Generation{}, p.repartition, 0)
 	require.NoError(t, tk.reset(0))
 	login := func(i int) *event.Event {
@@ -94,39 +97,78 @@ func TestRekeyedTaskReadsBinaryAndJSON(t *testing.T) {
 	tk.handle(forwarded(3, []byte{1, 2, 3}), time.Now())
 	require.Equal(t, 2.0, counted())
 	require.Equal(t, 1.0, testutil.ToFloat64(p.metrics.invalid), "neither")
+
+	b := newBundler(0, p.partitions, p.topo.stageNames())
+	for i := 4; i <= 6; i++ {
+		b.add(slices.Index(p.topo.stageNames(), "user.name"), "alice", int64(i), event.AppendBinary(nil, login(i)))
+	}
+	bundles := b.take(nil)
+	require.Len(t, bundles, 1)
+	tk.handle(&bundles[0], time.Now())
+	require.Equal(t, 5.0, counted(), "bundled")
+	tk.handle(&bundles[0], time.Now())
+	require.Equal(t, 5.0, counted(), "a bundle read again")
+	require.Equal(t, 3.0, testutil.ToFloat64(p.metrics.results[detect.Duplicate]), "a bundle read again")
+	require.Equal(t, 1.0, testutil.ToFloat64(p.metrics.invalid))
 }
 
 // A source task forwards events in processor.forward_format.
 func TestForwardFormat(t *testing.T) {
 	for format, isForm := range map[string]func([]byte) bool{
-		config.ForwardBinary: event.IsBinary,
-		config.ForwardJSON:   func(b []byte) bool { return len(b) > 0 && b[0] == '{' },
+		config.ForwardBundles: func(b []byte) bool { return len(b) > 0 && b[0] == bundleV1 },
+		config.ForwardBinary:  event.IsBinary,
+		config.ForwardJSON:    func(b []byte) bool { return len(b) > 0 && b[0] == '{' },
 	} {
 		t.Run(format, func(t *testing.T) {
 			cfg := config.Default()
 			cfg.Processor.ForwardFormat = format
 			p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(t)})
 			require.NoError(t, err)
+			p.partitions = cfg.Kafka.Partitions // as connect finds them
 			tk := newTask(p, &kafka.Generation{}, cfg.Kafka.Topics.Events, 0)
 			require.NoError(t, tk.reset(0))
 			e := testkit.FailedLogin("203.0.113.9", time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC))
-			e.Host, e.User = "bastion", "alice"
+			e.Host, e.User, e.Outcome = "bastion", "alice", event.OutcomeSuccess
 			v, err := event.Encode(e)
 			require.NoError(t, err)
 			tk.handle(&kafka.Message{Partition: 0, Offset: 7, Value: v}, time.Now())
-			require.NotEmpty(t, tk.fwd, "forwarded for the host.name and user.name stages")
-			for _, m := range tk.fwd {
-				require.True(t, isForm(m.Value), "%q", m.Value)
-				var got *event.Event
-				if event.IsBinary(m.Value) {
-					got, err = event.DecodeBinary(m.Value)
-				} else {
-					got, err = event.Decode(m.Value)
-				}
-				require.NoError(t, err)
-				require.Equal(t, "alice", got.User)
-				require.Empty(t, got.Message, "trimmed")
+			msgs := tk.fwd
+			if tk.bundles != nil {
+				require.Empty(t, tk.fwd)
+				msgs = tk.bundles.take(nil)
 			}
+			require.NotEmpty(t, msgs, "forwarded for the host.name and user.name stages")
+			var stages []string
+			for _, m := range msgs {
+				require.True(t, isForm(m.Value), "%q", m.Value)
+				r, err := parseRekeyed(&m)
+				require.NoError(t, err)
+				values := [][]byte{m.Value}
+				if r.bundle {
+					values = nil
+					require.NoError(t, readBundle(m.Value, func(it bundleItem) error {
+						require.EqualValues(t, 7, it.offset)
+						stages = append(stages, it.stage)
+						values = append(values, it.event)
+						return nil
+					}))
+				} else {
+					stages = append(stages, r.stage)
+				}
+				for _, v := range values {
+					var got *event.Event
+					if event.IsBinary(v) {
+						got, err = event.DecodeBinary(v)
+					} else {
+						got, err = event.Decode(v)
+					}
+					require.NoError(t, err)
+					require.Equal(t, "alice", got.User)
+					require.Empty(t, got.Message, "trimmed")
+				}
+			}
+			require.ElementsMatch(t, []string{"host.name", "user.name"}, stages)
+			require.Equal(t, 2.0, testutil.ToFloat64(p.metrics.forwarded))
 		})
 	}
 }

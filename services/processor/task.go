@@ -62,8 +62,11 @@ type task struct {
 	// pending are the outputs of closed windows not yet published.
 	pending detect.Output
 
-	// Source tasks: what waits to be forwarded, and the progress reported.
+	// Source tasks: what waits to be forwarded (in bundles, or one
+	// message each), and the progress reported.
+	bundles  *bundler
 	fwd      []kafka.Message
+	encoded  []byte    // the event being forwarded, in the binary form
 	maxEvent time.Time // newest event time read (not counting future ones)
 	reported time.Time // the last progress reported
 	lastRead time.Time // wall clock of the last event
@@ -130,6 +133,9 @@ func (t *task) reset(next int64) error {
 	}
 	if t.source {
 		t.recent = detect.NewRecentIDs(detect.DefaultRecentIDs)
+		if t.p.cfg.Processor.ForwardFormat == config.ForwardBundles {
+			t.bundles = newBundler(t.part, t.p.partitions, t.p.topo.stageNames())
+		}
 	}
 	t.next = next
 	return nil
@@ -365,7 +371,7 @@ func (t *task) process(ctx context.Context) {
 					return // the partition is let go: hand over at once
 				}
 				t.handle(&run[i], time.Now())
-				if len(t.fwd) >= forwardBatch && !t.flush(ctx) {
+				if t.forwardsFull() && !t.flush(ctx) {
 					return
 				}
 				if !t.after(ctx) {
@@ -431,6 +437,11 @@ func (t *task) handle(m *kafka.Message, now time.Time) {
 	if ev.Timestamp.After(t.maxEvent) {
 		t.maxEvent = ev.Timestamp
 	}
+	t.forward(ev, m)
+}
+
+// forward queues ev, read as m, for every re-keyed stage that wants it.
+func (t *task) forward(ev *event.Event, m *kafka.Message) {
 	var trimmed []byte
 	for i := range t.p.topo.rekeyed {
 		st := &t.p.topo.rekeyed[i]
@@ -438,15 +449,32 @@ func (t *task) handle(m *kafka.Message, now time.Time) {
 		if !ok {
 			continue
 		}
+		t.p.metrics.forwarded.Inc()
+		if t.bundles != nil {
+			if trimmed == nil {
+				t.encoded = event.AppendBinary(t.encoded[:0], t.p.topo.trim(ev))
+				trimmed = t.encoded
+			}
+			t.bundles.add(i, key, m.Offset, trimmed)
+			continue
+		}
 		if trimmed == nil {
+			var err error
 			if trimmed, err = t.p.encodeForward(t.p.topo.trim(ev)); err != nil {
 				t.p.metrics.invalid.Inc() // not seen: it decoded and validated
 				return
 			}
 		}
 		t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
-		t.p.metrics.forwarded.Inc()
 	}
+}
+
+// forwardsFull reports whether enough forwarded events wait to be written.
+func (t *task) forwardsFull() bool {
+	if t.bundles != nil {
+		return t.bundles.items >= forwardBundled
+	}
+	return len(t.fwd) >= forwardBatch
 }
 
 func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
@@ -462,24 +490,42 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 		}
 		return
 	}
+	if rk.bundle {
+		err := readBundle(m.Value, func(it bundleItem) error {
+			t.observeForwarded(it.stage, rk.from, it.offset, it.event, now)
+			return nil
+		})
+		if err != nil {
+			// The events before the damage were counted.
+			t.p.metrics.invalid.Inc()
+		}
+		return
+	}
+	t.observeForwarded(rk.stage, rk.from, rk.offset, m.Value, now)
+}
+
+// observeForwarded counts forwarded event v (in the binary form, or JSON),
+// read at offset of events partition from, in the engine of its stage.
+func (t *task) observeForwarded(stage string, from int, offset int64, v []byte, now time.Time) {
 	t.p.metrics.readForwarded.Inc()
-	i, ok := t.byName[rk.stage]
+	i, ok := t.byName[stage]
 	if !ok {
 		// Forwarded for a stage this configuration does not have.
 		t.p.metrics.results[detect.Ignored].Inc()
 		return
 	}
 	var ev *event.Event
-	if event.IsBinary(m.Value) {
-		ev, err = event.DecodeBinary(m.Value)
+	var err error
+	if event.IsBinary(v) {
+		ev, err = event.DecodeBinary(v)
 	} else {
-		ev, err = event.Decode(m.Value) // forwarded as JSON (processor.forward_format)
+		ev, err = event.Decode(v) // forwarded as JSON (processor.forward_format)
 	}
 	if err != nil {
 		t.p.metrics.invalid.Inc()
 		return
 	}
-	res := t.engines[i].Observe(ev, detect.Position{Partition: rk.from, Offset: rk.offset}, now)
+	res := t.engines[i].Observe(ev, detect.Position{Partition: from, Offset: offset}, now)
 	t.p.metrics.results[res].Inc()
 }
 
@@ -532,6 +578,11 @@ func (t *task) reportProgress(idle bool) {
 // flush writes the forwarded events and progress reports, in order,
 // waiting for every replica; false when ctx ended first.
 func (t *task) flush(ctx context.Context) bool {
+	if t.bundles != nil && t.bundles.items > 0 {
+		// The bundles go before the progress reports queued: a report
+		// covers the events read before it.
+		t.fwd = append(t.bundles.take(nil), t.fwd...)
+	}
 	if len(t.fwd) == 0 {
 		return true
 	}

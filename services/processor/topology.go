@@ -87,6 +87,15 @@ func plan(profiles []config.ProfileConfig, opts detect.Options) (*topology, erro
 	return t, nil
 }
 
+// stageNames names the re-keyed stages, in order.
+func (t *topology) stageNames() []string {
+	names := make([]string, len(t.rekeyed))
+	for i, st := range t.rekeyed {
+		names[i] = st.name
+	}
+	return names
+}
+
 // repeatLabel is the label of a syslog "message repeated N times" line,
 // which the engines count as N events.
 const repeatLabel = "vigil.repeat"
