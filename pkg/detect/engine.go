@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/vigil-soc/vigil/pkg/alert"
@@ -324,7 +325,9 @@ func (e *Engine) observe(p *profile, ev *event.Event, pos Position, w float64, n
 	}
 	c := win.cell(h)
 	if c == nil {
-		c = win.add(p.newCell(h, ev.Tenant, name), &p.spare)
+		// The cell outlives ev, whose strings may point into a buffer
+		// the caller reuses: it keeps copies.
+		c = win.add(p.newCell(h, strings.Clone(ev.Tenant), strings.Clone(name)), &p.spare)
 	}
 	for i, f := range p.feats {
 		f.add(c.acc(i), ev, w)

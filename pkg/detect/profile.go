@@ -402,8 +402,8 @@ func (f *feature) add(a *acc, e *event.Event, weight float64) {
 			if a.values == nil {
 				a.values = map[string]struct{}{}
 			}
-			if len(a.values) < maxNovelPerWindow {
-				a.values[v] = struct{}{}
+			if _, ok := a.values[v]; !ok && len(a.values) < maxNovelPerWindow {
+				a.values[strings.Clone(v)] = struct{}{} // v may point into a reused buffer
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -257,4 +258,48 @@ func TestKey(t *testing.T) {
 			require.Equal(t, tt.want, got)
 		})
 	}
+}
+
+// The engine keeps copies of the strings it holds on to: a caller may
+// decode each event into strings that point into a buffer it then reuses.
+func TestEventStringsMayPointIntoAReusedBuffer(t *testing.T) {
+	var evs []*event.Event
+	for d := range 30 {
+		for h := 9; h < 12; h++ {
+			evs = append(evs, ev(t0.Add(time.Duration(d*24+h)*time.Hour), "authentication", "success",
+				func(e *event.Event) { e.User, e.SrcIP = "alice", "10.0.0.5" }))
+		}
+	}
+	at := t0.Add(30*24*time.Hour + 10*time.Hour)
+	evs = append(evs, ev(at, "authentication", "success", func(e *event.Event) { e.User, e.SrcIP = "alice", "203.0.113.9" }))
+
+	buf := make([]byte, 0, 256)
+	shared := func(s string) string {
+		buf = append(buf, s...)
+		return unsafe.String(&buf[len(buf)-len(s)], len(s))
+	}
+	i := 0
+	var alerts []alert.Alert
+	require.NoError(t, newEngine(t, "new_user_source").Replay(func() (*event.Event, error) {
+		// The previous event's strings are overwritten before the next
+		// event is handed over.
+		for j := range buf {
+			buf[j] = '#'
+		}
+		buf = buf[:0]
+		if i == len(evs) {
+			return nil, io.EOF
+		}
+		e := *evs[i]
+		i++
+		e.Tenant, e.User, e.SrcIP = shared(e.Tenant), shared(e.User), shared(e.SrcIP)
+		return &e, nil
+	}, func(out Output) error {
+		alerts = append(alerts, out.Alerts...)
+		return nil
+	}))
+	firing, _ := byStatus(alerts)
+	require.Len(t, firing, 1, "%+v", firing)
+	require.Equal(t, "default", firing[0].Tenant)
+	require.Equal(t, "alice|203.0.113.9", firing[0].Entity)
 }
