@@ -79,11 +79,30 @@ var errBinary = errors.New("truncated or malformed binary event")
 // DecodeBinary reads an event in the binary form and validates it as
 // Decode does (its strings are copies: b may be reused).
 func DecodeBinary(b []byte) (*Event, error) {
-	if !IsBinary(b) {
-		return nil, fmt.Errorf("%w: decode: not a binary event", ErrInvalid)
-	}
-	r := binaryReader{b: b[1:]}
 	var e Event
+	if err := decodeBinaryInto(&e, b, false); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}
+
+// DecodeBinaryShared is DecodeBinary into e (reset first) for a caller
+// that never modifies b afterwards, as DecodeShared: the event's strings
+// point into b, and a map e.Attrs already holds is emptied and reused.
+func DecodeBinaryShared(e *Event, b []byte) error {
+	attrs := e.Attrs
+	clear(attrs)
+	*e = Event{Attrs: attrs}
+	return decodeBinaryInto(e, b, true)
+}
+
+// decodeBinaryInto decodes b into e, whose strings point into b when
+// shared.
+func decodeBinaryInto(e *Event, b []byte, shared bool) error {
+	if !IsBinary(b) {
+		return fmt.Errorf("%w: decode: not a binary event", ErrInvalid)
+	}
+	r := binaryReader{b: b[1:], shared: shared}
 	e.Version = int(min(r.uvarint(), math.MaxInt32))
 	for _, s := range [...]*string{&e.ID, &e.Tenant, &e.Source, &e.Host, &e.Category, &e.Action, &e.Outcome,
 		&e.SrcIP, &e.DstIP, &e.User, &e.Protocol, &e.Message, &e.ParseError} {
@@ -107,7 +126,9 @@ func DecodeBinary(b []byte) (*Event, error) {
 		if n > uint64(len(r.b))/2 { // each label takes two bytes at least
 			r.err = errBinary
 		} else {
-			e.Attrs = make(map[string]string, min(n, 16))
+			if e.Attrs == nil {
+				e.Attrs = make(map[string]string, min(n, 16))
+			}
 			for range n {
 				k := r.str()
 				e.Attrs[k] = r.str()
@@ -118,19 +139,17 @@ func DecodeBinary(b []byte) (*Event, error) {
 		r.err = errBinary
 	}
 	if r.err != nil {
-		return nil, fmt.Errorf("%w: decode: %w", ErrInvalid, r.err)
+		return fmt.Errorf("%w: decode: %w", ErrInvalid, r.err)
 	}
-	if err := e.validate(true); err != nil {
-		return nil, err
-	}
-	return &e, nil
+	return e.validate(true)
 }
 
 // binaryReader reads the binary form; after the first error every read
 // returns zero and err stays set.
 type binaryReader struct {
-	b   []byte
-	err error
+	b      []byte
+	shared bool // strings point into b rather than being copies
+	err    error
 }
 
 func (r *binaryReader) uvarint() uint64 {
@@ -170,7 +189,10 @@ func (r *binaryReader) str() string {
 		r.err = errBinary
 		return ""
 	}
-	s := string(r.b[:n])
+	s := r.b[:n]
 	r.b = r.b[n:]
-	return s
+	if r.shared {
+		return unsafeString(s)
+	}
+	return string(s)
 }

@@ -1,6 +1,7 @@
 package event_test
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -100,6 +101,28 @@ func TestDecodeBinaryRejects(t *testing.T) {
 	require.ErrorIs(t, err, event.ErrInvalid, "validated as Decode validates")
 }
 
+// DecodeBinaryShared decodes into one event again and again, leaving
+// nothing of the last event behind, its strings pointing into the input.
+func TestDecodeBinarySharedReusesTheEvent(t *testing.T) {
+	other := valid(t)
+	other.Attrs = map[string]string{"pid": "9"}
+	var e event.Event
+	for _, want := range []*event.Event{full(t), other, valid(t)} {
+		b := event.AppendBinary(nil, want)
+		require.NoError(t, event.DecodeBinaryShared(&e, b))
+		if len(want.Attrs) == 0 {
+			require.Empty(t, e.Attrs)
+			e.Attrs = nil
+		}
+		requireSameEvent(t, want, &e)
+		// The strings point into b.
+		i := bytes.Index(b, []byte(want.Tenant))
+		b[i] = 'X'
+		require.Equal(t, byte('X'), e.Tenant[0])
+	}
+	require.ErrorIs(t, event.DecodeBinaryShared(&e, []byte{1, 2}), event.ErrInvalid)
+}
+
 func FuzzDecodeBinary(f *testing.F) {
 	for _, e := range []*event.Event{valid(f), full(f)} {
 		f.Add(event.AppendBinary(nil, e))
@@ -114,6 +137,12 @@ func FuzzDecodeBinary(f *testing.F) {
 			return
 		}
 		require.NoError(t, e.Validate())
+		var shared event.Event
+		require.NoError(t, event.DecodeBinaryShared(&shared, b))
+		if shared.Attrs != nil && len(shared.Attrs) == 0 {
+			shared.Attrs = nil
+		}
+		requireSameEvent(t, e, &shared)
 		again, err := event.DecodeBinary(event.AppendBinary(nil, e))
 		require.NoError(t, err, "a decoded event encodes and decodes")
 		requireSameEvent(t, e, again)
@@ -134,8 +163,11 @@ func BenchmarkBinary(b *testing.B) {
 		enc := nsPerOp(b, func() error { buf = event.AppendBinary(buf[:0], e); return nil })
 		encJSON := nsPerOp(b, func() error { var err error; buf, err = event.AppendJSON(buf[:0], e); return err })
 		dec := nsPerOp(b, func() error { _, err := event.DecodeBinary(bin); return err })
+		var into event.Event
+		decShared := nsPerOp(b, func() error { return event.DecodeBinaryShared(&into, bin) })
 		decJSON := nsPerOp(b, func() error { _, err := event.Decode(j); return err })
 		fmt.Printf("BENCH name=event_binary_encode value=%.0f unit=ns/op vs=AppendJSON ratio=%.2f\n", enc, enc/encJSON)
 		fmt.Printf("BENCH name=event_binary_decode value=%.0f unit=ns/op vs=Decode ratio=%.2f\n", dec, dec/decJSON)
+		fmt.Printf("BENCH name=event_binary_decode_shared value=%.0f unit=ns/op vs=Decode ratio=%.2f\n", decShared, decShared/decJSON)
 	}
 }
