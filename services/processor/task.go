@@ -61,6 +61,9 @@ type task struct {
 
 	// pending are the outputs of closed windows not yet published.
 	pending detect.Output
+	// ev is the event being handled, decoded with its strings pointing
+	// into the message (the engines copy what they keep).
+	ev event.Event
 
 	// Source tasks: what waits to be forwarded (in bundles, or one
 	// message each), and the progress reported.
@@ -417,8 +420,8 @@ func (t *task) handle(m *kafka.Message, now time.Time) {
 		return
 	}
 	t.p.metrics.readEvents.Inc()
-	ev, err := event.Decode(m.Value)
-	if err != nil {
+	ev := &t.ev
+	if err := event.DecodeShared(ev, m.Value); err != nil {
 		// The archiver keeps it on the dead-letter topic with the reason.
 		t.p.metrics.invalid.Inc()
 		return
@@ -514,18 +517,17 @@ func (t *task) observeForwarded(stage string, from int, offset int64, v []byte, 
 		t.p.metrics.results[detect.Ignored].Inc()
 		return
 	}
-	var ev *event.Event
 	var err error
 	if event.IsBinary(v) {
-		ev, err = event.DecodeBinary(v)
+		err = event.DecodeBinaryShared(&t.ev, v)
 	} else {
-		ev, err = event.Decode(v) // forwarded as JSON (processor.forward_format)
+		err = event.DecodeShared(&t.ev, v) // forwarded as JSON (processor.forward_format)
 	}
 	if err != nil {
 		t.p.metrics.invalid.Inc()
 		return
 	}
-	res := t.engines[i].Observe(ev, detect.Position{Partition: from, Offset: offset}, now)
+	res := t.engines[i].Observe(&t.ev, detect.Position{Partition: from, Offset: offset}, now)
 	t.p.metrics.results[res].Inc()
 }
 
