@@ -73,13 +73,20 @@ func (o *outputs) publish(ctx context.Context, out detect.Output, skip map[strin
 	}
 	if len(out.Scores) > 0 {
 		msgs := make([]kafka.Message, 0, len(out.Scores))
+		// One buffer holds the keys and values of them all: an allocation
+		// or two per batch rather than a few per score.
+		buf := make([]byte, 0, len(out.Scores)*scoreBytes)
 		for i := range out.Scores {
 			s := &out.Scores[i]
-			b, err := score.AppendJSON(nil, s)
-			if err != nil {
+			start := len(buf)
+			buf = append(buf, s.Entity...)
+			mid := len(buf)
+			var err error
+			if buf, err = score.AppendJSON(buf, s); err != nil {
 				return err
 			}
-			msgs = append(msgs, kafka.Message{Key: []byte(s.Entity), Value: b})
+			end := len(buf)
+			msgs = append(msgs, kafka.Message{Key: buf[start:mid:mid], Value: buf[mid:end:end]})
 		}
 		if err := o.write(ctx, o.scores, "scores", msgs); err != nil {
 			return err
@@ -88,6 +95,9 @@ func (o *outputs) publish(ctx context.Context, out detect.Output, skip map[strin
 	}
 	return nil
 }
+
+// scoreBytes is about the size of a score's key and JSON.
+const scoreBytes = 512
 
 func (o *outputs) write(ctx context.Context, w *kafka.Writer, what string, msgs []kafka.Message) error {
 	if len(msgs) == 0 {
