@@ -39,12 +39,15 @@ type bundler struct {
 	stages []string
 	parts  []int    // the repartition partitions, 0..n-1
 	open   [][]byte // per repartition partition, the bundle being built
+	// last is, per repartition partition, the size of the last bundle
+	// sealed: what the next is allocated for.
+	last   []int
 	sealed []kafka.Message
 	items  int // events in the bundles not yet taken
 }
 
 func newBundler(from, partitions int, stages []string) *bundler {
-	b := &bundler{from: from, stages: stages, open: make([][]byte, partitions)}
+	b := &bundler{from: from, stages: stages, open: make([][]byte, partitions), last: make([]int, partitions)}
 	for i := range partitions {
 		b.parts = append(b.parts, i)
 	}
@@ -64,6 +67,7 @@ func (b *bundler) add(stage int, key string, offset int64, ev []byte) {
 	to := b.partition(key)
 	buf := b.open[to]
 	if len(buf) == 0 {
+		buf = make([]byte, 0, min(max(b.last[to], len(ev)+64), bundleBytes+len(ev)+32))
 		buf = append(buf, bundleV1)
 		buf = binary.AppendUvarint(buf, uint64(len(b.stages)))
 		for _, s := range b.stages {
@@ -83,6 +87,7 @@ func (b *bundler) add(stage int, key string, offset int64, ev []byte) {
 }
 
 func (b *bundler) seal(to int) {
+	b.last[to] = len(b.open[to])
 	b.sealed = append(b.sealed, kafka.Message{
 		Value: b.open[to],
 		Headers: []kafka.Header{
