@@ -38,7 +38,7 @@ func newMetrics(reg prometheus.Registerer, profiles []string, p *Processor) *met
 	}, []string{"result"})
 	read := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_processor_messages_total",
-		Help: "Messages read, by kind: events (from the events topic), forwarded (events from the repartition topic), progress (reports from the repartition topic).",
+		Help: "Messages read, by kind: events (from the events topic), forwarded (events from the repartition topic, each event of a bundle counted), progress (reports from the repartition topic).",
 	}, []string{"kind"})
 	m := &metrics{
 		readEvents:    read.WithLabelValues("events"),
