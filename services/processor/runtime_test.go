@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/require"
 
@@ -395,4 +396,57 @@ func TestRestartedInstancesRestoreTheirState(t *testing.T) {
 		require.NoError(t, p.Shutdown(context.Background()))
 	}
 	requireSameOutputs(t, want, readPublished(t, cfg))
+}
+
+// Three instances forwarding in the three forms, as during a rolling
+// upgrade (bundles, a message per event in the binary form, JSON), share
+// the partitions: each reads what the others forward, and together they
+// publish exactly what one uninterrupted instance does.
+func TestInstancesForwardingInEveryFormAgree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs four processors over the evaluation set")
+	}
+	msgs, err := evalStream()
+	require.NoError(t, err)
+	k := testkit.Broker(t)
+	want := uninterrupted(t, k, msgs)
+
+	cfg := runConfig(k, "mixed")
+	testkit.Topics(t, cfg.Kafka, cfg.Kafka.Topics.Events)
+	var procs []*Processor
+	for _, format := range []string{config.ForwardBundles, config.ForwardBinary, config.ForwardJSON} {
+		c := cfg
+		c.Processor.ForwardFormat = format
+		procs = append(procs, startInProcess(t, c))
+	}
+	// The stream is published once every instance holds its share of
+	// the partitions, so that each one forwards some of it.
+	require.Eventually(t, func() bool {
+		for _, p := range procs {
+			if _, n := p.totals(); n != 2*cfg.Kafka.Partitions/len(procs) {
+				return false
+			}
+		}
+		return true
+	}, 60*time.Second, 50*time.Millisecond, "every instance holds its share of the partitions")
+	produceStream(t, cfg, msgs)
+	require.Eventually(t, func() bool {
+		open := 0
+		for _, p := range procs {
+			sum, _ := p.totals()
+			open += sum.openWins
+		}
+		return open == 0 && settled(t, cfg)
+	}, 120*time.Second, 100*time.Millisecond)
+	forwarded := map[string]float64{}
+	for i, p := range procs {
+		forwarded[p.cfg.Processor.ForwardFormat] = testutil.ToFloat64(procs[i].metrics.forwarded)
+	}
+	for _, p := range procs {
+		require.NoError(t, p.Shutdown(context.Background()))
+	}
+	requireSameOutputs(t, want, readPublished(t, cfg))
+	for format, n := range forwarded {
+		require.Positive(t, n, "the instance forwarding in %s forwarded events", format)
+	}
 }
