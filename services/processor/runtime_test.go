@@ -241,10 +241,7 @@ func uninterrupted(t *testing.T, k config.KafkaConfig, msgs [][]byte) published 
 	cfg := runConfig(k, "reference")
 	produceStream(t, cfg, msgs)
 	p := startInProcess(t, cfg)
-	require.Eventually(t, func() bool {
-		sum, _ := p.totals()
-		return sum.openWins == 0 && settled(t, cfg)
-	}, 120*time.Second, 100*time.Millisecond, "the reference run reads everything and closes every window")
+	awaitFinished(t, cfg, p)
 	require.NoError(t, p.Shutdown(context.Background()))
 	out := readPublished(t, cfg)
 	require.NotEmpty(t, out.alerts, "the evaluation set has attacks")
@@ -252,6 +249,20 @@ func uninterrupted(t *testing.T, k config.KafkaConfig, msgs [][]byte) published 
 		require.Len(t, as, 1, "alert %s published once", id)
 	}
 	return out
+}
+
+// awaitFinished waits until procs, together, have read everything of cfg's
+// topics and closed every window.
+func awaitFinished(t testing.TB, cfg config.Config, procs ...*Processor) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		open := 0
+		for _, p := range procs {
+			sum, _ := p.totals()
+			open += sum.openWins
+		}
+		return open == 0 && settled(t, cfg)
+	}, 120*time.Second, 100*time.Millisecond, "everything read and every window closed")
 }
 
 // snapshotOf returns the state of every engine of t, as a checkpoint holds it.
@@ -384,14 +395,7 @@ func TestRestartedInstancesRestoreTheirState(t *testing.T) {
 	restored.mu.Unlock()
 
 	produceStream(t, cfg, msgs[half:])
-	require.Eventually(t, func() bool {
-		open := 0
-		for _, p := range procs {
-			sum, _ := p.totals()
-			open += sum.openWins
-		}
-		return open == 0 && settled(t, cfg)
-	}, 120*time.Second, 100*time.Millisecond)
+	awaitFinished(t, cfg, procs...)
 	for _, p := range procs {
 		require.NoError(t, p.Shutdown(context.Background()))
 	}
@@ -430,14 +434,7 @@ func TestInstancesForwardingInEveryFormAgree(t *testing.T) {
 		return true
 	}, 60*time.Second, 50*time.Millisecond, "every instance holds its share of the partitions")
 	produceStream(t, cfg, msgs)
-	require.Eventually(t, func() bool {
-		open := 0
-		for _, p := range procs {
-			sum, _ := p.totals()
-			open += sum.openWins
-		}
-		return open == 0 && settled(t, cfg)
-	}, 120*time.Second, 100*time.Millisecond)
+	awaitFinished(t, cfg, procs...)
 	forwarded := map[string]float64{}
 	for i, p := range procs {
 		forwarded[p.cfg.Processor.ForwardFormat] = testutil.ToFloat64(procs[i].metrics.forwarded)
