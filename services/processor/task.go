@@ -452,13 +452,13 @@ func (t *task) forward(ev *event.Event, m *kafka.Message) {
 		if !ok {
 			continue
 		}
-		t.p.metrics.forwarded.Inc()
 		if t.bundles != nil {
 			if trimmed == nil {
 				t.encoded = event.AppendBinary(t.encoded[:0], t.p.topo.trim(ev))
 				trimmed = t.encoded
 			}
 			t.bundles.add(i, key, m.Offset, trimmed)
+			t.p.metrics.forwarded.Inc()
 			continue
 		}
 		if trimmed == nil {
@@ -469,6 +469,7 @@ func (t *task) forward(ev *event.Event, m *kafka.Message) {
 			}
 		}
 		t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
+		t.p.metrics.forwarded.Inc()
 	}
 }
 
@@ -499,8 +500,10 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 			return nil
 		})
 		if err != nil {
-			// The events before the damage were counted.
+			// Written by a processor, so damaged on the way: rare enough
+			// to log. The events before the damage were counted.
 			t.p.metrics.invalid.Inc()
+			t.logger.Warn("damaged bundle of forwarded events; the rest of it is not counted", "offset", m.Offset, "err", err)
 		}
 		return
 	}
