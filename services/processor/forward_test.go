@@ -110,6 +110,17 @@ func TestRekeyedTaskReadsBinaryAndJSON(t *testing.T) {
 	require.Equal(t, 5.0, counted(), "a bundle read again")
 	require.Equal(t, 3.0, testutil.ToFloat64(p.metrics.results[detect.Duplicate]), "a bundle read again")
 	require.Equal(t, 1.0, testutil.ToFloat64(p.metrics.invalid))
+
+	// A damaged bundle: the events before the damage are counted, the
+	// damage once as invalid.
+	for i := 7; i <= 8; i++ {
+		b.add(slices.Index(p.topo.stageNames(), "user.name"), "alice", int64(i), event.AppendBinary(nil, login(i)))
+	}
+	damaged := b.take(nil)[0]
+	damaged.Value = damaged.Value[:len(damaged.Value)-3]
+	tk.handle(&damaged, time.Now())
+	require.Equal(t, 6.0, counted(), "the event before the damage")
+	require.Equal(t, 2.0, testutil.ToFloat64(p.metrics.invalid), "the damage")
 }
 
 // A source task forwards events in processor.forward_format.
