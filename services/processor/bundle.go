@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 )
@@ -17,6 +18,18 @@ import (
 // copy sent again after a crash event by event, whatever the bundles it
 // came in.
 //
+// An events task writes at most one message to each repartition
+// partition per flush, a bundle or a progress report alone, and starts
+// the next flush only once every message of the last is acknowledged. A
+// writer may split the messages of one call into several requests and
+// retry one while a later one lands, so two messages of one flush to the
+// same partition could land out of order, and the events of the first
+// would then be taken for copies; with one message per partition and
+// flush, a message that lands late is a copy of one acknowledged before.
+// For the same reason a bundle carries the progress report of its flush
+// in a header (hdrBundleProgress) rather than in a message of its own:
+// the report never lands before the events it covers.
+//
 // The value of a bundle is
 //
 //	bundleV1
@@ -28,22 +41,32 @@ import (
 // and its header hdrBundle names the events partition.
 const bundleV1 = 0xB1
 
-// bundleBytes is the size at which a bundle is sealed and a new one
-// started: well under a broker's default largest message (1 MiB).
-const bundleBytes = 256 << 10
+// bundleBytes is the size of a bundle at which its task flushes: a bundle
+// stays well under a broker's default largest message (1 MiB) and the
+// writers' largest batch (1 MiB).
+const bundleBytes = 512 << 10
 
-// bundler builds the bundles of one events partition: one open bundle
-// per repartition partition.
+// bundler builds the bundles of one events partition for a flush: one per
+// repartition partition.
 type bundler struct {
 	from   int
 	stages []string
 	parts  []int    // the repartition partitions, 0..n-1
 	open   [][]byte // per repartition partition, the bundle being built
 	// last is, per repartition partition, the size of the last bundle
-	// sealed: what the next is allocated for.
-	last   []int
-	sealed []kafka.Message
-	items  int // events in the bundles not yet taken
+	// taken: what the next is allocated for.
+	last  []int
+	items int  // events in the bundles
+	full  bool // a bundle reached bundleBytes
+	// report is the progress report of the flush, when one is due.
+	report *progressReport
+}
+
+// progressReport is how far an events partition has been read, in event
+// time, and whether it is idle.
+type progressReport struct {
+	eventTime time.Time
+	idle      bool
 }
 
 func newBundler(from, partitions int, stages []string) *bundler {
@@ -81,35 +104,37 @@ func (b *bundler) add(stage int, key string, offset int64, ev []byte) {
 	buf = append(buf, ev...)
 	b.open[to] = buf
 	b.items++
-	if len(buf) >= bundleBytes {
-		b.seal(to)
-	}
+	b.full = b.full || len(buf) >= bundleBytes
 }
 
-func (b *bundler) seal(to int) {
-	b.last[to] = len(b.open[to])
-	b.sealed = append(b.sealed, kafka.Message{
-		Value: b.open[to],
-		Headers: []kafka.Header{
-			{Key: hdrBundle, Value: strconv.AppendInt(nil, int64(b.from), 10)},
-			{Key: hdrTo, Value: strconv.AppendInt(nil, int64(to), 10)},
-		},
-	})
-	b.open[to] = nil // the message owns the bytes now
-}
+// progress makes r the progress report of the next flush.
+func (b *bundler) progress(r progressReport) { b.report = &r }
 
-// take appends every bundle, sealed or open, to msgs and empties the
-// bundler.
+// pending reports whether the next flush has something to write.
+func (b *bundler) pending() bool { return b.items > 0 || b.report != nil }
+
+// take appends the messages of a flush to msgs, at most one per
+// repartition partition: its bundle, with the progress report when one is
+// due, or the report alone. It empties the bundler.
 func (b *bundler) take(msgs []kafka.Message) []kafka.Message {
 	for to, buf := range b.open {
-		if len(buf) > 0 {
-			b.seal(to)
+		switch {
+		case len(buf) > 0:
+			m := kafka.Message{Value: buf, Headers: []kafka.Header{
+				{Key: hdrBundle, Value: strconv.AppendInt(nil, int64(b.from), 10)},
+				{Key: hdrTo, Value: strconv.AppendInt(nil, int64(to), 10)},
+			}}
+			if b.report != nil {
+				m.Headers = append(m.Headers, kafka.Header{Key: hdrBundleProgress, Value: progressValue(b.report.eventTime, b.report.idle)})
+			}
+			msgs = append(msgs, m)
+			b.last[to] = len(buf)
+			b.open[to] = nil // the message owns the bytes now
+		case b.report != nil:
+			msgs = append(msgs, progressMessage(b.from, to, b.report.eventTime, b.report.idle))
 		}
 	}
-	msgs = append(msgs, b.sealed...)
-	clear(b.sealed)
-	b.sealed = b.sealed[:0]
-	b.items = 0
+	b.items, b.full, b.report = 0, false, nil
 	return msgs
 }
 

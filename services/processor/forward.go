@@ -28,6 +28,9 @@ const (
 	// hdrBundle marks a bundle of events forwarded from events partition
 	// "<partition>" (see bundle.go).
 	hdrBundle = "vigil-bundle"
+	// hdrBundleProgress is the progress report a bundle carries, as the
+	// value of a progress report: "<unix nanos> <idle 0|1>".
+	hdrBundleProgress = "vigil-bundle-progress"
 )
 
 // forwardBatch is how many forwarded events wait before they are written
@@ -54,6 +57,18 @@ func forwardMessage(stage, key string, value []byte, m *kafka.Message) kafka.Mes
 // progressMessage reports to repartition partition `to` that events
 // partition from has been read up to eventTime, and whether it is idle.
 func progressMessage(from, to int, eventTime time.Time, idle bool) kafka.Message {
+	return kafka.Message{
+		Value: progressValue(eventTime, idle),
+		Headers: []kafka.Header{
+			{Key: hdrProgress, Value: strconv.AppendInt(nil, int64(from), 10)},
+			{Key: hdrTo, Value: strconv.AppendInt(nil, int64(to), 10)},
+		},
+	}
+}
+
+// progressValue is a progress report's value: "<unix nanos> <idle 0|1>",
+// 0 nanos when nothing was read yet.
+func progressValue(eventTime time.Time, idle bool) []byte {
 	flag := 0
 	if idle {
 		flag = 1
@@ -62,17 +77,25 @@ func progressMessage(from, to int, eventTime time.Time, idle bool) kafka.Message
 	if !eventTime.IsZero() {
 		nanos = eventTime.UnixNano()
 	}
-	return kafka.Message{
-		Value: fmt.Appendf(nil, "%d %d", nanos, flag),
-		Headers: []kafka.Header{
-			{Key: hdrProgress, Value: strconv.AppendInt(nil, int64(from), 10)},
-			{Key: hdrTo, Value: strconv.AppendInt(nil, int64(to), 10)},
-		},
+	return fmt.Appendf(nil, "%d %d", nanos, flag)
+}
+
+// parseProgress reads a progress report's value.
+func parseProgress(v []byte) (eventTime time.Time, idle bool, err error) {
+	nanos, flag, ok := strings.Cut(string(v), " ")
+	n, err := strconv.ParseInt(nanos, 10, 64)
+	if !ok || err != nil || (flag != "0" && flag != "1") {
+		return time.Time{}, false, fmt.Errorf("%w: progress %q", errNotRekeyed, v)
 	}
+	if n != 0 {
+		eventTime = time.Unix(0, n).UTC()
+	}
+	return eventTime, flag == "1", nil
 }
 
 // rekeyed is one message of the repartition topic, decoded.
 type rekeyed struct {
+	// progress: a progress report, alone or carried by a bundle.
 	progress bool
 	bundle   bool
 	// from is the events partition the message comes from.
@@ -91,10 +114,13 @@ var errNotRekeyed = errors.New("not a repartition message")
 func parseRekeyed(m *kafka.Message) (rekeyed, error) {
 	var r rekeyed
 	var from, progress, bundle string
+	var bundleProgress []byte
 	for _, h := range m.Headers {
 		switch h.Key {
 		case hdrBundle:
 			bundle = string(h.Value)
+		case hdrBundleProgress:
+			bundleProgress = h.Value
 		case hdrStage:
 			r.stage = string(h.Value)
 		case hdrFrom:
@@ -110,20 +136,20 @@ func parseRekeyed(m *kafka.Message) (rekeyed, error) {
 		if r.from, err = strconv.Atoi(bundle); err != nil || r.from < 0 {
 			return r, fmt.Errorf("%w: header %s %q", errNotRekeyed, hdrBundle, bundle)
 		}
+		if bundleProgress != nil {
+			r.progress = true
+			if r.eventTime, r.idle, err = parseProgress(bundleProgress); err != nil {
+				return r, err
+			}
+		}
 	case progress != "":
 		r.progress = true
 		if r.from, err = strconv.Atoi(progress); err != nil {
 			return r, fmt.Errorf("%w: header %s %q", errNotRekeyed, hdrProgress, progress)
 		}
-		nanos, idle, ok := strings.Cut(string(m.Value), " ")
-		n, err := strconv.ParseInt(nanos, 10, 64)
-		if !ok || err != nil || (idle != "0" && idle != "1") {
-			return r, fmt.Errorf("%w: progress %q", errNotRekeyed, m.Value)
+		if r.eventTime, r.idle, err = parseProgress(m.Value); err != nil {
+			return r, err
 		}
-		if n != 0 {
-			r.eventTime = time.Unix(0, n).UTC()
-		}
-		r.idle = idle == "1"
 	case r.stage != "" && from != "":
 		p, o, ok := strings.Cut(from, "/")
 		if r.from, err = strconv.Atoi(p); !ok || err != nil {

@@ -476,7 +476,7 @@ func (t *task) forward(ev *event.Event, m *kafka.Message) {
 // forwardsFull reports whether enough forwarded events wait to be written.
 func (t *task) forwardsFull() bool {
 	if t.bundles != nil {
-		return t.bundles.items >= forwardBundled
+		return t.bundles.full || t.bundles.items >= forwardBundled
 	}
 	return len(t.fwd) >= forwardBatch
 }
@@ -487,14 +487,8 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 		t.p.metrics.invalid.Inc()
 		return
 	}
-	if rk.progress {
-		t.p.metrics.readProgress.Inc()
-		for _, e := range t.engines {
-			e.Progress(rk.from, rk.eventTime, rk.idle, now)
-		}
-		return
-	}
-	if rk.bundle {
+	switch {
+	case rk.bundle:
 		err := readBundle(m.Value, func(it bundleItem) error {
 			t.observeForwarded(it.stage, rk.from, it.offset, it.event, now)
 			return nil
@@ -505,9 +499,16 @@ func (t *task) handleRekeyed(m *kafka.Message, now time.Time) {
 			t.p.metrics.invalid.Inc()
 			t.logger.Warn("damaged bundle of forwarded events; the rest of it is not counted", "offset", m.Offset, "err", err)
 		}
-		return
+	case !rk.progress:
+		t.observeForwarded(rk.stage, rk.from, rk.offset, m.Value, now)
 	}
-	t.observeForwarded(rk.stage, rk.from, rk.offset, m.Value, now)
+	if rk.progress {
+		// Alone, or carried by a bundle: after its events.
+		t.p.metrics.readProgress.Inc()
+		for _, e := range t.engines {
+			e.Progress(rk.from, rk.eventTime, rk.idle, now)
+		}
+	}
 }
 
 // observeForwarded counts forwarded event v (in the binary form, or JSON),
@@ -574,8 +575,12 @@ func (t *task) reportProgress(idle bool) {
 	if len(t.p.topo.rekeyed) == 0 {
 		return
 	}
-	for to := range t.p.partitions {
-		t.fwd = append(t.fwd, progressMessage(t.part, to, t.maxEvent, idle))
+	if t.bundles != nil {
+		t.bundles.progress(progressReport{eventTime: t.maxEvent, idle: idle})
+	} else {
+		for to := range t.p.partitions {
+			t.fwd = append(t.fwd, progressMessage(t.part, to, t.maxEvent, idle))
+		}
 	}
 	t.reported = t.maxEvent
 }
@@ -583,16 +588,15 @@ func (t *task) reportProgress(idle bool) {
 // flush writes the forwarded events and progress reports, in order,
 // waiting for every replica; false when ctx ended first.
 func (t *task) flush(ctx context.Context) bool {
-	if t.bundles != nil && t.bundles.items > 0 {
-		// The bundles go before the progress reports queued: a report
-		// covers the events read before it.
-		t.fwd = append(t.bundles.take(nil), t.fwd...)
-	}
-	if len(t.fwd) == 0 {
+	if t.bundles != nil && !t.bundles.pending() || t.bundles == nil && len(t.fwd) == 0 {
 		return true
 	}
 	if t.maxEvent.After(t.reported) {
 		t.reportProgress(false)
+	}
+	if t.bundles != nil {
+		// A bundle per partition, carrying the report (see bundle.go).
+		t.fwd = t.bundles.take(t.fwd[:0])
 	}
 	if !backoff.Retry(ctx, publishBackoff, t.logger, "forward to "+t.p.repartition, func(ctx context.Context) error {
 		return writeWhole(ctx, t.p.forward, t.fwd)
