@@ -452,25 +452,29 @@ func (t *task) forward(ev *event.Event, m *kafka.Message) {
 		if !ok {
 			continue
 		}
-		if t.bundles != nil {
-			if trimmed == nil {
-				t.encoded = event.AppendBinary(t.encoded[:0], t.p.topo.trim(ev))
-				trimmed = t.encoded
-			}
-			t.bundles.add(i, key, m.Offset, trimmed)
-			t.p.metrics.forwarded.Inc()
-			continue
-		}
 		if trimmed == nil {
 			var err error
-			if trimmed, err = t.p.encodeForward(t.p.topo.trim(ev)); err != nil {
+			if trimmed, err = t.encodeForward(t.p.topo.trim(ev)); err != nil {
 				t.p.metrics.invalid.Inc() // not seen: it decoded and validated
 				return
 			}
 		}
-		t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
+		if t.bundles != nil {
+			t.bundles.add(i, key, m.Offset, trimmed)
+		} else {
+			t.fwd = append(t.fwd, forwardMessage(st.name, key, trimmed, m))
+		}
 		t.p.metrics.forwarded.Inc()
 	}
+}
+
+// forwardsPending reports whether forwarded events or a progress report
+// wait to be written.
+func (t *task) forwardsPending() bool {
+	if t.bundles != nil {
+		return t.bundles.pending()
+	}
+	return len(t.fwd) > 0
 }
 
 // forwardsFull reports whether enough forwarded events wait to be written.
@@ -535,9 +539,15 @@ func (t *task) observeForwarded(stage string, from int, offset int64, v []byte, 
 	t.p.metrics.results[res].Inc()
 }
 
-// encodeForward is ev as it is forwarded: in processor.forward_format.
-func (p *Processor) encodeForward(ev *event.Event) ([]byte, error) {
-	if p.cfg.Processor.ForwardFormat == config.ForwardJSON {
+// encodeForward is ev as it is forwarded: in the binary form into the
+// task's buffer when it goes into bundles (which copy it), otherwise as
+// the value of a message of its own, in processor.forward_format.
+func (t *task) encodeForward(ev *event.Event) ([]byte, error) {
+	switch {
+	case t.bundles != nil:
+		t.encoded = event.AppendBinary(t.encoded[:0], ev)
+		return t.encoded, nil
+	case t.p.cfg.Processor.ForwardFormat == config.ForwardJSON:
 		return event.AppendJSON(nil, ev)
 	}
 	return event.AppendBinary(nil, ev), nil
@@ -588,7 +598,7 @@ func (t *task) reportProgress(idle bool) {
 // flush writes the forwarded events and progress reports, in order,
 // waiting for every replica; false when ctx ended first.
 func (t *task) flush(ctx context.Context) bool {
-	if t.bundles != nil && !t.bundles.pending() || t.bundles == nil && len(t.fwd) == 0 {
+	if !t.forwardsPending() {
 		return true
 	}
 	if t.maxEvent.After(t.reported) {
