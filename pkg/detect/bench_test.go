@@ -169,3 +169,39 @@ func BenchmarkSnapshot(b *testing.B) {
 	fmt.Printf("BENCH name=detect_snapshot_speed value=%.0f unit=MB/s\n", float64(size*b.N)/1e6/took.Seconds())
 	fmt.Printf("BENCH name=detect_restore_entities_per_core value=%.0f unit=entities/s\n", float64(entities*b.N)/restoreTook.Seconds())
 }
+
+// BenchmarkPortScan runs one source scanning all 65,536 ports of a host
+// within one five-minute window through the built-in port_scan profile
+// (distinct destination ports: exact up to 128, then a sketch) and closes
+// the window. It reports the CPU time of one such window.
+func BenchmarkPortScan(b *testing.B) {
+	var pc config.ProfileConfig
+	for _, p := range config.BuiltinProfiles() {
+		if p.Name == "port_scan" {
+			pc = p
+		}
+	}
+	t0 := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	flow := func(ts time.Time, port int) *event.Event {
+		e := &event.Event{Version: 1, Timestamp: ts, Tenant: "default", Source: "bench", Category: "network",
+			Action: "flow", Outcome: "success", SrcIP: "10.0.0.1", DstIP: "10.0.0.2", DstPort: uint16(port)}
+		e.ID = event.NewID("default", "bench", ts.UnixNano(), nil)
+		return e
+	}
+	now := t0.Add(2 * time.Hour)
+	var took time.Duration
+	for range b.N {
+		e, err := New([]config.ProfileConfig{pc}, OptionsFrom(config.Default().Processor))
+		require.NoError(b, err)
+		began := cpuTime(b)
+		for port := range 65536 {
+			e.Observe(flow(t0.Add(time.Duration(port)*time.Millisecond), port), Position{Offset: int64(port)}, now)
+		}
+		e.Observe(flow(t0.Add(time.Hour), 22), Position{Offset: 65536}, now)
+		out := e.Advance(now)
+		took += cpuTime(b) - began
+		require.Len(b, out.Scores, 1)
+		require.InEpsilon(b, 65536, out.Scores[0].Explanation.Observed, 0.03)
+	}
+	fmt.Printf("BENCH name=detect_port_scan_65536_ports value=%.3f unit=s/window\n", took.Seconds()/float64(b.N))
+}

@@ -35,6 +35,16 @@ func (e *encoder) nextHash(prev, h uint64) uint64 {
 	return h
 }
 
+// hashes writes a sorted list of hashes: its length, then each as its
+// difference from the one before.
+func (e *encoder) hashes(hs []uint64) {
+	e.uvarint(uint64(len(hs)))
+	prev := uint64(0)
+	for _, h := range hs {
+		prev = e.nextHash(prev, h)
+	}
+}
+
 func (e *encoder) u8(v byte)        { e.b = append(e.b, v) }
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
@@ -187,6 +197,23 @@ func (d *decoder) time() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(sec, int64(nsec)).UTC()
+}
+
+// hashes reads a list of at most limit hashes that hashes wrote, each
+// greater than the one before, or not less when repeats are allowed.
+func (d *decoder) hashes(limit int, repeats bool, what string) []uint64 {
+	n := int(d.upTo(uint64(limit), what))
+	hs := make([]uint64, 0, n)
+	h := uint64(0)
+	for i := 0; i < n && d.err == nil; i++ {
+		delta := d.uvarint()
+		if d.err == nil && (i > 0 && delta == 0 && !repeats || h+delta < h) {
+			d.fail("%s out of order", what)
+		}
+		h += delta
+		hs = append(hs, h)
+	}
+	return hs
 }
 
 // nextHash reads the i-th of a list of distinct sorted hashes, each

@@ -369,7 +369,7 @@ func (e *Engine) judgeEarly(p *profile, w *window, h uint64, c *cell) {
 		if !f.grows() {
 			continue
 		}
-		x, _ := f.value(c.acc(i))
+		x := f.soFar(c.acc(i))
 		if x < c.nextCheck {
 			continue
 		}

@@ -414,6 +414,16 @@ func (f *feature) add(a *acc, e *event.Event, weight float64) {
 // for other profiles to see).
 const maxNovelPerWindow = 64
 
+// soFar is the feature's value in an open window as an early check sees
+// it: value, but a sketched distinct count as of the sketch's last batch.
+func (f *feature) soFar(a *acc) float64 {
+	if f.kind == kindDistinct && a.set != nil {
+		return float64(a.set.counted())
+	}
+	x, _ := f.value(a)
+	return x
+}
+
 // value is the feature's value in a window; ok is false when the window
 // has none (a mean or ratio of no events).
 func (f *feature) value(a *acc) (v float64, ok bool) {

@@ -594,11 +594,13 @@ func decodeBaseline(d *decoder, b baseline) {
 
 func decodeEWMA(d *decoder, e *ewma) { e.Mean, e.Var, e.Samples = d.float(), d.float(), d.uvarint() }
 
-// Distinct sets in a snapshot: none, the exact hashes, or a sketch.
+// Distinct sets in a snapshot: none, the exact hashes, a sketch, or a
+// sketch and the hashes waiting for its next batch.
 const (
 	setNone = iota
 	setExact
 	setSketch
+	setSketchPending
 )
 
 // hllPrecision is the precision of the sketches distinctSet makes.
@@ -619,25 +621,25 @@ func (f *feature) encodeAcc(enc *encoder, a *acc) {
 		case a.set == nil:
 			enc.u8(setNone)
 		case a.set.hll != nil:
-			// A sketch's encoding depends on the order of its pending
-			// values: a copy with them merged, as Estimate does before
-			// every count, is written instead.
-			sk := a.set.hll.Clone()
-			sk.Estimate()
-			b, err := sk.MarshalBinary()
+			// The sketch merged what it took at its last batch, so its
+			// encoding depends on its values only; the hashes waiting
+			// for the next batch follow, sorted (repeats included: they
+			// count towards the batch).
+			b, err := a.set.hll.MarshalBinary()
 			if err != nil {
 				enc.fail(fmt.Errorf("distinct sketch: %w", err))
 			}
-			enc.u8(setSketch)
+			if len(a.set.pending) == 0 {
+				enc.u8(setSketch)
+				enc.bytes(b)
+				break
+			}
+			enc.u8(setSketchPending)
 			enc.bytes(b)
+			enc.hashes(slices.Sorted(slices.Values(a.set.pending)))
 		default:
 			enc.u8(setExact)
-			hs := slices.Sorted(slices.Values(a.set.exact))
-			enc.uvarint(uint64(len(hs)))
-			prev := uint64(0)
-			for _, h := range hs {
-				prev = enc.nextHash(prev, h)
-			}
+			enc.hashes(slices.Sorted(slices.Values(a.set.exact)))
 		}
 	case kindFirstSeen:
 		vs := slices.Sorted(maps.Keys(a.values))
@@ -660,7 +662,7 @@ func (f *feature) decodeAcc(d *decoder, a *acc) {
 	case kindDistinct:
 		switch tag := d.u8(); tag {
 		case setNone:
-		case setSketch:
+		case setSketch, setSketchPending:
 			b := d.bytes()
 			if d.err != nil {
 				return
@@ -674,15 +676,12 @@ func (f *feature) decodeAcc(d *decoder, a *acc) {
 				d.fail("distinct sketch: %v", err)
 				return
 			}
-			a.set = &distinctSet{hll: sk}
-		case setExact:
-			n := int(d.upTo(exactDistinct, "exact distinct values"))
-			a.set = &distinctSet{exact: make([]uint64, 0, n)}
-			h := uint64(0)
-			for i := 0; i < n && d.err == nil; i++ {
-				h = d.nextHash(h, i)
-				a.set.exact = append(a.set.exact, h)
+			a.set = &distinctSet{hll: sk, estimate: sk.Estimate()}
+			if tag == setSketchPending {
+				a.set.pending = d.hashes(sketchBatch-1, true, "pending distinct values")
 			}
+		case setExact:
+			a.set = &distinctSet{exact: d.hashes(exactDistinct, false, "exact distinct values")}
 		default:
 			d.fail("distinct set tag %d", tag)
 		}
