@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,7 +40,8 @@ func benchStream(b *testing.B) [][]byte {
 
 // BenchmarkProcessor measures, over the same topic in one run: a bare
 // kafka-go consume-and-discard loop (the best of three runs), and the
-// processor with every built-in profile on 1, 2 and 3 instances (in this
+// processor with every built-in profile on 1, 2 and 3 instances, and one
+// instance with no profile and with the local profiles only (in this
 // process, each with its own consumer group reading the whole topic from
 // the start; events per second from the moment every partition is
 // assigned until every event, and every event forwarded for a re-keyed
@@ -69,7 +71,35 @@ func BenchmarkProcessor(b *testing.B) {
 			fmt.Printf("BENCH name=processor_%d_instance value=%.0f unit=events/s vs=kafka_go_consume_discard ratio=%.2f\n",
 				instances, rate, rate/bare)
 		}
+		// Where the time goes: one instance over the same input with no
+		// profile at all (reading, decoding, dropping copies and
+		// checkpointing only), then with only the profiles that run
+		// where the events are read (nothing forwarded).
+		for _, run := range []struct {
+			name string
+			keep func(config.ProfileConfig) bool
+		}{
+			{"no_profiles", func(config.ProfileConfig) bool { return false }},
+			{"local_profiles", func(pc config.ProfileConfig) bool { return slices.Contains(pc.Key, partitionKey) }},
+		} {
+			runtime.GC()
+			rate := runInstances(b, onlyProfiles(base, run.keep), n, 1)
+			fmt.Printf("BENCH name=processor_1_instance_%s value=%.0f unit=events/s vs=kafka_go_consume_discard ratio=%.2f\n",
+				run.name, rate, rate/bare)
+		}
 	}
+}
+
+// onlyProfiles is cfg with every built-in profile disabled that keep
+// does not want.
+func onlyProfiles(cfg config.Config, keep func(config.ProfileConfig) bool) config.Config {
+	cfg.Processor.Disabled = nil
+	for _, pc := range config.BuiltinProfiles() {
+		if !keep(pc) {
+			cfg.Processor.Disabled = append(cfg.Processor.Disabled, pc.Name)
+		}
+	}
+	return cfg
 }
 
 // bareConsume reads n messages of cfg's events topic in a consumer group
@@ -149,13 +179,7 @@ func runInstances(b *testing.B, cfg config.Config, n, instances int) float64 {
 // does.
 func BenchmarkRestore(b *testing.B) {
 	k := testkit.Broker(b)
-	cfg := runConfig(k, "restore")
-	cfg.Processor.Disabled = nil
-	for _, pc := range config.BuiltinProfiles() {
-		if pc.Name != "brute_force" {
-			cfg.Processor.Disabled = append(cfg.Processor.Disabled, pc.Name)
-		}
-	}
+	cfg := onlyProfiles(runConfig(k, "restore"), func(pc config.ProfileConfig) bool { return pc.Name == "brute_force" })
 	p, err := New(service.Deps{Config: cfg, Logger: testkit.Logger(b)})
 	require.NoError(b, err)
 	ctx := context.Background()
