@@ -15,9 +15,7 @@ const exactDistinct = 128
 // a sketch wait until there are this many, and its estimate is taken only
 // then: an estimate merges the sketch's sparse list (a cost growing with
 // the values) or sums its 16,384 registers (about 0.3 ms), so taking one
-// per value made a window scanning 65,536 ports cost 17 s of CPU. Taking
-// values in fixed batches also keeps the sketch a function of the values
-// added, wherever a checkpoint falls.
+// per value made a window scanning 65,536 ports cost 17 s of CPU.
 const sketchBatch = 128
 
 // distinctSet counts the distinct values of one feature in one window:
@@ -28,9 +26,11 @@ type distinctSet struct {
 	// pending are the hashes added since the sketch took its last batch
 	// (fewer than sketchBatch).
 	pending []uint64
-	// estimate is the sketch's estimate after its last batch (derived
-	// from hll, not state of its own).
-	estimate uint64
+	// estimate is the sketch's estimate after its last batch, when
+	// estimated (derived from hll, not state of its own: a restored
+	// sketch is estimated when first asked).
+	estimate  uint64
+	estimated bool
 }
 
 func (s *distinctSet) add(v string) {
@@ -55,15 +55,16 @@ func (s *distinctSet) add(v string) {
 	s.takeBatch()
 }
 
-// takeBatch adds the pending hashes to the sketch and takes its estimate.
-// A batch has at most exactDistinct+1 values, fewer than make the sketch
-// merge by itself, so it merges here, after each batch, and only here.
+// takeBatch adds the pending hashes to the sketch and takes its estimate,
+// which merges everything the sketch holds: after a batch the sketch
+// (its sparse list or its registers, and its encoding) depends only on
+// the values added so far, wherever a checkpoint falls.
 func (s *distinctSet) takeBatch() {
 	for _, h := range s.pending {
 		s.hll.InsertHash(h)
 	}
 	s.pending = s.pending[:0]
-	s.estimate = s.hll.Estimate()
+	s.estimate, s.estimated = s.hll.Estimate(), true
 }
 
 // count is how many distinct values were added. It does not change s.
@@ -72,7 +73,7 @@ func (s *distinctSet) count() uint64 {
 	case s.hll == nil:
 		return uint64(len(s.exact))
 	case len(s.pending) == 0:
-		return s.estimate
+		return s.counted()
 	}
 	sk := s.hll.Clone()
 	for _, h := range s.pending {
@@ -86,6 +87,9 @@ func (s *distinctSet) count() uint64 {
 func (s *distinctSet) counted() uint64 {
 	if s.hll == nil {
 		return uint64(len(s.exact))
+	}
+	if !s.estimated {
+		s.estimate, s.estimated = s.hll.Estimate(), true // merged already: changes nothing
 	}
 	return s.estimate
 }

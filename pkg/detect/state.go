@@ -676,9 +676,12 @@ func (f *feature) decodeAcc(d *decoder, a *acc) {
 				d.fail("distinct sketch: %v", err)
 				return
 			}
-			a.set = &distinctSet{hll: sk, estimate: sk.Estimate()}
+			a.set = &distinctSet{hll: sk}
 			if tag == setSketchPending {
 				a.set.pending = d.hashes(sketchBatch-1, true, "pending distinct values")
+				if d.err == nil && len(a.set.pending) == 0 {
+					d.fail("distinct sketch with no pending values written as pending")
+				}
 			}
 		case setExact:
 			a.set = &distinctSet{exact: d.hashes(exactDistinct, false, "exact distinct values")}
