@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigil-soc/vigil/pkg/config"
+	"github.com/vigil-soc/vigil/pkg/event"
 	"github.com/vigil-soc/vigil/pkg/testkit"
 )
 
@@ -44,8 +45,9 @@ func TestSnapshotGolden(t *testing.T) {
 }
 
 // writeFuzzSeeds keeps, as FuzzRestore's seed corpus, snapshots of the
-// fuzzed engine: empty, after the benchmark's first events, and after a
-// burst of failed logins.
+// fuzzed engine: empty, after the benchmark's first events, after a
+// burst of failed logins, and during a port scan (a distinct count's
+// sketch with values pending).
 func writeFuzzSeeds(t *testing.T) {
 	burst := fuzzEngine(t)
 	evs := testkit.FailedLogins{Background: 5, Minutes: 30, BurstIP: "203.0.113.7", BurstAt: 20, BurstSize: 300}.Events(t0, 1)
@@ -55,9 +57,17 @@ func writeFuzzSeeds(t *testing.T) {
 		burst.Advance(ev.Timestamp)
 	}
 	require.Positive(t, cover(burst).firing)
+	scan := fuzzEngine(t)
+	for port := range 300 {
+		ts := t0.Add(time.Duration(port) * time.Second)
+		scan.Observe(&event.Event{Version: 1, Timestamp: ts, Tenant: "default", Source: "fuzz", Category: "network",
+			Action: "flow", Outcome: "success", SrcIP: "198.51.100.9", DstIP: "10.0.0.2", DstPort: uint16(port),
+			ID: event.NewID("default", "fuzz", ts.UnixNano(), nil)}, Position{Offset: int64(port)}, ts)
+	}
+	require.Positive(t, cover(scan).sketches)
 	dir := filepath.Join("testdata", "fuzz", "FuzzRestore")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	for name, e := range map[string]*Engine{"empty": fuzzEngine(t), "benchmark": goldenEngine(t, 150), "burst": burst} {
+	for name, e := range map[string]*Engine{"empty": fuzzEngine(t), "benchmark": goldenEngine(t, 150), "burst": burst, "scan": scan} {
 		seed := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", snapshot(t, e))
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(seed), 0o644))
 	}
