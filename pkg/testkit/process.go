@@ -55,10 +55,23 @@ func (p *Process) Kill9() {
 // Stop sends SIGTERM and waits up to timeout before it kills the process;
 // false when it had to. True at once when it is not running.
 func (p *Process) Stop(timeout time.Duration) bool {
+	return p.signalAndWait(syscall.SIGTERM, timeout)
+}
+
+// Quit sends SIGQUIT, on which a Go program writes the stack of every
+// goroutine to its output (so to Log) and exits: what a hung process was
+// waiting for. Waits up to 10 s before it kills the process.
+func (p *Process) Quit() {
+	p.signalAndWait(syscall.SIGQUIT, 10*time.Second)
+}
+
+// signalAndWait sends sig and waits up to timeout for the process to end,
+// then kills it; false when it had to. True at once when it is not running.
+func (p *Process) signalAndWait(sig syscall.Signal, timeout time.Duration) bool {
 	if p.cmd == nil || p.cmd.ProcessState != nil {
 		return true
 	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
 	select {
