@@ -1,6 +1,7 @@
 package vigil
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -164,6 +166,41 @@ func tailLogs(dir string) string {
 	return b.String()
 }
 
+// logCount is how many times sub occurs in the log file at path.
+func logCount(t testing.TB, path, sub string) int {
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		require.NoError(t, err)
+	}
+	return strings.Count(string(data), sub)
+}
+
+// diagnose tells why a process seems hung: the last lines of every log;
+// then it stops p with SIGQUIT, which makes p write the stack of every
+// goroutine to its log; and the queries ClickHouse is running.
+func diagnose(t testing.TB, dir string, p *testkit.Process, conn driver.Conn) string {
+	var b strings.Builder
+	b.WriteString("logs:\n" + tailLogs(dir))
+	p.Quit()
+	data, _ := os.ReadFile(p.Log)
+	stacks := data[max(0, bytes.LastIndex(data, []byte("SIGQUIT"))):]
+	fmt.Fprintf(&b, "== %s after SIGQUIT\n%s\n== queries running in ClickHouse\n", filepath.Base(p.Log), stacks[:min(len(stacks), 64<<10)])
+	rows, err := conn.Query(context.Background(), "SELECT elapsed, query FROM system.processes")
+	if err != nil {
+		return b.String() + err.Error()
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var elapsed float64
+		var query string
+		if err := rows.Scan(&elapsed, &query); err != nil {
+			return b.String() + err.Error()
+		}
+		fmt.Fprintf(&b, "%.1fs %s\n", elapsed, query)
+	}
+	return b.String()
+}
+
 func defaultsWith(ch config.ClickHouseConfig) config.Config {
 	c := config.Default()
 	c.ClickHouse = ch
@@ -182,6 +219,7 @@ func TestArchiverKilledDuringInserts(t *testing.T) {
 	brokerAddr := testkit.FreeAddr(t)
 	cfgFile := filepath.Join(dir, "vigil.yaml")
 	require.NoError(t, os.WriteFile(cfgFile, []byte(fmt.Sprintf(`
+log: {level: debug}
 telemetry: {listen: ""}
 kafka: {brokers: [%s]}
 clickhouse: {addr: [%s], database: %s, local: false}
@@ -216,29 +254,47 @@ archiver: {flush_interval: 200ms, batch_rows: 10000, inserters: 2, retry_backoff
 	}
 	testkit.Produce(t, kcfg, kcfg.Topics.Events, nil, values)
 
-	s := &stack{cfg: defaultsWith(ch)}
-	archiver := startProc(t, dir, "archiver", "archiver", "-c", cfgFile)
-	for kill := range 3 {
-		// Kill as soon as more rows have arrived: inserts are under way.
-		before := s.count(t, "SELECT count() FROM events")
-		require.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events") > before },
-			time.Minute, 5*time.Millisecond, "no rows arrive before kill %d; logs:\n%s", kill, tailLogs(dir))
-		archiver.Kill9()
-		stored := s.count(t, "SELECT count() FROM events FINAL")
-		t.Logf("kill %d: %d of %d events stored", kill, stored, total)
-		require.Less(t, stored, uint64(total), "kill %d came after the last insert", kill)
-		archiver.Start()
-	}
-	assert.Eventually(t, func() bool { return s.count(t, "SELECT count() FROM events FINAL") >= total },
-		2*time.Minute, 50*time.Millisecond)
-	require.Equal(t, uint64(total), s.count(t, "SELECT count() FROM events FINAL"), "logs:\n%s", tailLogs(dir))
-	require.Equal(t, uint64(total), s.count(t, "SELECT count(DISTINCT id) FROM events"))
 	conn, err := store.Open(ch)
 	require.NoError(t, err)
 	defer conn.Close()
+	count := func(query string) uint64 {
+		var n uint64
+		require.NoError(t, conn.QueryRow(context.Background(), query).Scan(&n))
+		return n
+	}
+	archiver := testkit.NewProcess(t, binary(t), filepath.Join(dir, "archiver.log"), "archiver", "-c", cfgFile)
+	for kill := range 3 {
+		// Each process is killed once it has joined the group and rows of
+		// its own arrive: inserts are under way. Rows that arrive earlier
+		// may be the last inserts of the process killed before, landing
+		// after it died. (A process killed while it joins is another case:
+		// the group may wait for it until its rebalance timeout.)
+		joined := logCount(t, archiver.Log, `"msg":"partitions assigned"`)
+		archiver.Start()
+		if !assert.Eventually(t, func() bool { return logCount(t, archiver.Log, `"msg":"partitions assigned"`) > joined },
+			2*time.Minute, 20*time.Millisecond, "archiver %d never joins its group", kill) {
+			t.Fatal(diagnose(t, dir, archiver, conn))
+		}
+		before := count("SELECT count() FROM events")
+		if !assert.Eventually(t, func() bool { return count("SELECT count() FROM events") > before },
+			time.Minute, 5*time.Millisecond, "no rows arrive before kill %d", kill) {
+			t.Fatal(diagnose(t, dir, archiver, conn))
+		}
+		archiver.Kill9()
+		stored := count("SELECT count() FROM events FINAL")
+		t.Logf("kill %d: %d of %d events stored", kill, stored, total)
+		require.Less(t, stored, uint64(total), "kill %d came after the last insert", kill)
+	}
+	archiver.Start()
+	assert.Eventually(t, func() bool { return count("SELECT count() FROM events FINAL") >= total },
+		2*time.Minute, 50*time.Millisecond)
+	if got := count("SELECT count() FROM events FINAL"); got != total {
+		t.Fatalf("%d of %d events stored; %s", got, total, diagnose(t, dir, archiver, conn))
+	}
+	require.Equal(t, uint64(total), count("SELECT count(DISTINCT id) FROM events"))
 	stored := testkit.StoredIDs(t, conn, "SELECT DISTINCT id FROM events")
 	for _, id := range ids {
 		require.True(t, stored[id], "event %s is missing", id)
 	}
-	t.Logf("rows stored before merges: %d", s.count(t, "SELECT count() FROM events"))
+	t.Logf("rows stored before merges: %d", count("SELECT count() FROM events"))
 }
