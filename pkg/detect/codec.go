@@ -206,11 +206,7 @@ func (d *decoder) hashes(limit int, repeats bool, what string) []uint64 {
 	hs := make([]uint64, 0, n)
 	h := uint64(0)
 	for i := 0; i < n && d.err == nil; i++ {
-		delta := d.uvarint()
-		if d.err == nil && (i > 0 && delta == 0 && !repeats || h+delta < h) {
-			d.fail("%s out of order", what)
-		}
-		h += delta
+		h = d.sortedHash(h, i, repeats, what)
 		hs = append(hs, h)
 	}
 	return hs
@@ -219,9 +215,16 @@ func (d *decoder) hashes(limit int, repeats bool, what string) []uint64 {
 // nextHash reads the i-th of a list of distinct sorted hashes, each
 // written as its difference from the one before (prev).
 func (d *decoder) nextHash(prev uint64, i int) uint64 {
+	return d.sortedHash(prev, i, false, "hashes")
+}
+
+// sortedHash reads the i-th hash of a sorted list named what, written as
+// its difference from the one before (prev); equal to prev only when
+// repeats are allowed.
+func (d *decoder) sortedHash(prev uint64, i int, repeats bool, what string) uint64 {
 	delta := d.uvarint()
-	if d.err == nil && (i > 0 && delta == 0 || prev+delta < prev) {
-		d.fail("hashes out of order")
+	if d.err == nil && (i > 0 && delta == 0 && !repeats || prev+delta < prev) {
+		d.fail("%s out of order", what)
 	}
 	return prev + delta
 }
